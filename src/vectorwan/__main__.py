@@ -1,0 +1,3 @@
+from vectorwan.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""CLI verbs (thin: parse arguments, call one function, print where results went)."""
