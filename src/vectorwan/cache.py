@@ -1,0 +1,248 @@
+"""Encode VAE latents and UMT5 text embeddings once, into safetensors shards + a manifest.
+
+Entries are keyed by content: an item's key hashes its file bytes together with everything
+that changes its latents (encoder fingerprint, resolution, frames, fps, sampling, background);
+a caption's key hashes its text with the text-encoder fingerprint. Re-runs skip what the
+manifest already has; an interrupted run loses at most the shard in flight. Once the cache is
+complete, training reads only this folder and never loads the VAE or the text encoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vectorwan.atomic import atomic_path, write_json
+from vectorwan.config import Config
+from vectorwan.data.dataset import Dataset, caption_variants, discover
+from vectorwan.errors import UserError
+
+MANIFEST = "manifest.json"
+VERSION = 1
+
+
+def _sha(*parts) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else json.dumps(p, sort_keys=True).encode())
+    return h.hexdigest()[:20]
+
+
+def item_settings(cfg: Config, model_fp: str) -> dict:
+    d = cfg.data
+    return {"model": model_fp, "resolution": d.resolution, "num_frames": d.num_frames, "fps": d.fps,
+            "frame_sampling": d.frame_sampling, "background": d.background, "version": VERSION}
+
+
+@dataclass
+class Plan:
+    items: list[tuple[str, object, list[str]]]  # (item key, Item, caption list) for every item
+    texts: dict[str, str]  # text key -> caption text (every caption needed)
+    missing_items: list[tuple[str, object]]
+    missing_texts: dict[str, str]
+    empty_key: str | None  # key of the empty prompt (caption dropout), if needed
+
+
+def load_manifest(cache_dir: Path) -> dict:
+    f = cache_dir / MANIFEST
+    if not f.is_file():
+        return {"version": VERSION, "items": {}, "texts": {}}
+    try:
+        m = json.loads(f.read_text())
+    except json.JSONDecodeError:
+        raise UserError(f"{f}: corrupt cache manifest; delete the folder {cache_dir} and run `vectorwan cache` again") from None
+    if m.get("version") != VERSION:
+        return {"version": VERSION, "items": {}, "texts": {}}
+    return m
+
+
+def make_plan(cfg: Config, ds: Dataset, manifest: dict, latent_fp: str, text_fp: str) -> Plan:
+    settings = item_settings(cfg, latent_fp)
+    d = cfg.data
+    items, texts, missing_items = [], {}, []
+    for idx, item in enumerate(ds.items):
+        key = _sha(item.path.read_bytes(), settings)
+        caps = caption_variants(item.caption, d.trigger, d.shuffle_tags, d.caption_variants, seed=cfg.seed + idx)
+        tkeys = []
+        for c in caps:
+            tk = _sha(c, text_fp, cfg.model.max_sequence_length)
+            texts[tk] = c
+            tkeys.append(tk)
+        items.append((key, item, tkeys))
+        if key not in manifest["items"]:
+            missing_items.append((key, item))
+    empty_key = None
+    if d.caption_dropout > 0:
+        empty_key = _sha("", text_fp, cfg.model.max_sequence_length)
+        texts[empty_key] = ""
+    missing_texts = {k: v for k, v in texts.items() if k not in manifest["texts"]}
+    return Plan(items, texts, missing_items, missing_texts, empty_key)
+
+
+def encode_texts(tokenizer, text_encoder, captions: list[str], max_len: int) -> list:
+    """UMT5 embeddings exactly as diffusers' Wan pipelines compute them, trailing padding trimmed."""
+    import torch
+    from diffusers import WanPipeline
+
+    pipe = WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=None, transformer=None, scheduler=None)
+    out = []
+    with torch.no_grad():
+        for c in captions:
+            e = pipe._get_t5_prompt_embeds([c], max_sequence_length=max_len, device=text_encoder.device)[0]
+            nz = (e.abs().sum(-1) > 0).nonzero()
+            n = int(nz.max()) + 1 if len(nz) else 1
+            out.append(e[:n].cpu().contiguous())
+    return out
+
+
+def latent_stats(vae):
+    import torch
+
+    c = vae.config
+    mean = torch.tensor(c.latents_mean).view(1, c.z_dim, 1, 1, 1)
+    std = torch.tensor(c.latents_std).view(1, c.z_dim, 1, 1, 1)
+    return mean, std
+
+
+def encode_frames(vae, rgb: np.ndarray):
+    """uint8 F×H×W×3 → normalised latents 16×F'×H/8×W/8, as Wan's pipelines normalise them."""
+    import torch
+
+    x = torch.from_numpy(rgb).permute(3, 0, 1, 2)[None].to(vae.device, vae.dtype) / 127.5 - 1.0
+    with torch.no_grad():
+        z = vae.encode(x).latent_dist.mode()
+    mean, std = latent_stats(vae)
+    return ((z.float().cpu() - mean) / std)[0].contiguous()
+
+
+def _write_shard(cache_dir: Path, prefix: str, tensors: dict) -> str:
+    from safetensors.torch import save_file
+
+    name = f"{prefix}-{_sha(sorted(tensors))[:12]}.safetensors"
+    with atomic_path(cache_dir / name) as tmp:
+        save_file(tensors, str(tmp))
+    return name
+
+
+def build_cache(cfg: Config, progress: bool = True, encode_hook=None) -> dict:
+    """Bring the cache up to date; returns a summary (hits, misses, location).
+
+    ``encode_hook(item)`` is called before each item is encoded (tests use it to interrupt).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from vectorwan.data.load import load_sample
+    from vectorwan.models.loading import fingerprint, load_part, resolve
+
+    cache_dir = cfg.cache_dir
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    ds = discover(cfg.data.path)
+    source = resolve(cfg.model.path)
+    latent_fp, text_fp = fingerprint(source, ("vae",)), fingerprint(source, ("text_encoder", "tokenizer"))
+    manifest = load_manifest(cache_dir)
+    plan = make_plan(cfg, ds, manifest, latent_fp, text_fp)
+    summary = {"cache_dir": str(cache_dir), "items": len(plan.items), "item_hits": len(plan.items) - len(plan.missing_items),
+               "texts": len(plan.texts), "text_hits": len(plan.texts) - len(plan.missing_texts)}
+    d = cfg.data
+
+    if plan.missing_texts:
+        tokenizer, text_encoder = load_part(source, "tokenizer"), load_part(source, "text_encoder")
+        keys = list(plan.missing_texts)
+        for start in tqdm(range(0, len(keys), cfg.cache.shard_size), desc="cache: text", disable=not progress):
+            chunk = keys[start:start + cfg.cache.shard_size]
+            embs = encode_texts(tokenizer, text_encoder, [plan.missing_texts[k] for k in chunk], cfg.model.max_sequence_length)
+            shard = _write_shard(cache_dir, "text", {k: e for k, e in zip(chunk, embs)})
+            manifest["texts"].update({k: {"shard": shard, "text": plan.missing_texts[k]} for k in chunk})
+            write_json(cache_dir / MANIFEST, manifest)
+        del tokenizer, text_encoder
+
+    if plan.missing_items:
+        vae = load_part(source, "vae")
+        bar = tqdm(total=len(plan.missing_items), desc="cache: latents", disable=not progress)
+        for start in range(0, len(plan.missing_items), cfg.cache.shard_size):
+            chunk = plan.missing_items[start:start + cfg.cache.shard_size]
+            tensors, meta = {}, {}
+            for key, item in chunk:
+                if encode_hook:
+                    encode_hook(item)
+                s = load_sample(item, d.resolution, d.num_frames, d.fps, d.frame_sampling, tuple(d.background))
+                lat = encode_frames(vae, s.rgb)
+                # alpha at latent resolution (first frame of each 4-frame group), for layer-wise losses
+                a = torch.from_numpy(s.alpha[::4].astype(np.float32) / 255.0)[None]
+                a = torch.nn.functional.adaptive_avg_pool2d(a, lat.shape[-2:])[0]
+                tensors[f"{key}.latents"], tensors[f"{key}.alpha"] = lat, a.contiguous()
+                meta[key] = {"file": str(item.path), "frames": int(s.rgb.shape[0]), "latent_shape": list(lat.shape)}
+                bar.update(1)
+            shard = _write_shard(cache_dir, "latents", tensors)
+            for key, m in meta.items():
+                manifest["items"][key] = {**m, "shard": shard}
+            write_json(cache_dir / MANIFEST, manifest)
+        bar.close()
+        del vae
+
+    # the index of this config's items: what training reads
+    index = {"settings": item_settings(cfg, latent_fp), "text_fingerprint": text_fp,
+             "max_sequence_length": cfg.model.max_sequence_length, "empty_text": plan.empty_key,
+             "entries": [{"key": k, "file": str(it.path), "texts": tk} for k, it, tk in plan.items]}
+    write_json(cache_dir / "index.json", index)
+    summary["encoded_items"], summary["encoded_texts"] = len(plan.missing_items), len(plan.missing_texts)
+    return summary
+
+
+def cache_is_complete(cfg: Config) -> bool:
+    """True when every item and caption of this config is in the cache (no encoder needed)."""
+    from vectorwan.models.loading import fingerprint, resolve
+
+    cache_dir = cfg.cache_dir
+    if not (cache_dir / MANIFEST).is_file():
+        return False
+    source = resolve(cfg.model.path)
+    plan = make_plan(cfg, discover(cfg.data.path), load_manifest(cache_dir), fingerprint(source, ("vae",)),
+                     fingerprint(source, ("text_encoder", "tokenizer")))
+    return not plan.missing_items and not plan.missing_texts and (cache_dir / "index.json").is_file()
+
+
+class CachedData:
+    """What training sees: latents, alpha and caption embeddings, read from the cache only."""
+
+    def __init__(self, cache_dir: Path):
+        from safetensors.torch import load_file
+
+        self.dir = Path(cache_dir)
+        index_f = self.dir / "index.json"
+        if not index_f.is_file():
+            raise UserError(f"{index_f}: cache index missing; run `vectorwan cache CONFIG` first")
+        self.index = json.loads(index_f.read_text())
+        manifest = load_manifest(self.dir)
+        shards: dict[str, dict] = {}
+
+        def get(kind: str, key: str, suffix: str = ""):
+            entry = manifest[kind].get(key)
+            if entry is None:
+                raise UserError(f"{self.dir}: cache entry {key} missing; run `vectorwan cache CONFIG` again")
+            if entry["shard"] not in shards:
+                shards[entry["shard"]] = load_file(str(self.dir / entry["shard"]))
+            return shards[entry["shard"]][key + suffix]
+
+        self.latents, self.alpha, self.texts = [], [], []
+        for e in self.index["entries"]:
+            self.latents.append(get("items", e["key"], ".latents"))
+            self.alpha.append(get("items", e["key"], ".alpha"))
+            self.texts.append([get("texts", t) for t in e["texts"]])
+        self.empty_text = get("texts", self.index["empty_text"]) if self.index.get("empty_text") else None
+        self.max_len = int(self.index["max_sequence_length"])
+
+    def __len__(self) -> int:
+        return len(self.latents)
+
+    def padded_text(self, emb):
+        import torch
+
+        out = torch.zeros(self.max_len, emb.shape[-1], dtype=emb.dtype)
+        out[: emb.shape[0]] = emb[: self.max_len]
+        return out

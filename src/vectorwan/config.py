@@ -1,0 +1,278 @@
+"""Typed training config: TOML file + ``--set section.key=value`` overrides.
+
+Every key is declared below with its type and default. Unknown keys and values of the wrong
+type are errors (one line naming the key and what was expected), never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Union
+
+from vectorwan.errors import UserError
+
+LORA_TARGETS_SEED = ["q", "k", "v", "o", "ffn.0", "ffn.2"]
+
+
+@dataclass
+class ModelConfig:
+    path: str = "tiny"  # "tiny" | diffusers folder | hub id | folder with the original Wan 3-file layout
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # weights of the frozen base
+    max_sequence_length: int = 512  # text tokens (Wan uses 512)
+
+
+@dataclass
+class DataConfig:
+    path: str = ""
+    resolution: list[int] = field(default_factory=lambda: [512, 512])  # [height, width] (or one int)
+    num_frames: int = 1  # rounded to 4n+1 for clips; 1 for images
+    fps: float = 16.0  # clips are resampled to this rate
+    frame_sampling: Literal["start", "uniform"] = "start"  # clip start at data.fps, or spread over the clip
+    background: list[int] = field(default_factory=lambda: [255, 255, 255])  # RGBA composited onto it
+    trigger: str = ""
+    shuffle_tags: bool = False
+    caption_variants: int = 1  # with shuffle_tags: how many shuffled captions to cache per item
+    caption_dropout: float = 0.0  # probability of training on the empty prompt
+    repeats: int = 1
+
+
+@dataclass
+class LoraConfig:
+    rank: int = 16
+    alpha: float = 16.0
+    dropout: float = 0.0
+    targets: list[str] = field(default_factory=lambda: list(LORA_TARGETS_SEED))
+    init: Literal["default", "gaussian"] = "default"
+
+
+@dataclass
+class TrainConfig:
+    learning_rate: float = 5e-5
+    steps_per_epoch: int = 500
+    epochs: int = 5
+    max_steps: int = 0  # 0 → steps_per_epoch × epochs
+    batch_size: int = 1
+    gradient_accumulation: int = 1
+    max_grad_norm: float = 1.0
+    weight_decay: float = 0.01
+    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    adam_eps: float = 1e-8
+    lr_scheduler: Literal["constant", "linear", "cosine"] = "constant"
+    warmup_steps: int = 0
+    mixed_precision: Literal["no", "bf16", "fp16"] = "bf16"
+    gradient_checkpointing: bool = True
+    timestep_sampling: Literal["shifted_uniform", "logit_normal", "uniform"] = "shifted_uniform"
+    shift: float = 5.0
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+    min_timestep: float = 0.0  # σ range, as fractions of 1
+    max_timestep: float = 1.0
+    save_every: int = 500
+    keep_checkpoints: int = 2
+    log_every: int = 1
+
+
+@dataclass
+class CacheConfig:
+    dir: str = ""  # default: OUTPUT_DIR/cache
+    shard_size: int = 64  # items per safetensors shard
+
+
+@dataclass
+class ValidationConfig:
+    prompts: list[str] = field(default_factory=list)
+    every: int = 0  # 0 = off
+    num_frames: int = 1
+    height: int = 0  # 0 → data resolution
+    width: int = 0
+    steps: int = 20
+    guidance: float = 5.0
+    shift: float = 3.0
+    seed: int = 0
+
+
+@dataclass
+class Config:
+    output_dir: str = "runs/train"
+    seed: int = 42
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+
+    @property
+    def total_steps(self) -> int:
+        return self.train.max_steps or self.train.steps_per_epoch * self.train.epochs
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.cache.dir) if self.cache.dir else Path(self.output_dir) / "cache"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _type_name(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"list of {_type_name(typing.get_args(tp)[0])}"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value, tp, where: str):
+    """Check ``value`` against annotation ``tp``; return it (ints accepted for floats)."""
+    origin = typing.get_origin(tp)
+    bad = UserError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise bad
+        return value
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(value, arg, where)
+            except UserError:
+                pass
+        raise bad
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise bad
+        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if tp in (bool, str):
+        if not isinstance(value, tp):
+            raise bad
+        return value
+    raise TypeError(f"unsupported config type {tp} at {where}")
+
+
+def _build(cls, data: dict, where: str):
+    if not isinstance(data, dict):
+        raise UserError(f"{where or 'config'}: expected a table, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        key = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise UserError(f"unknown config key '{key}'; known keys{' in [' + where + ']' if where else ''}: {', '.join(sorted(names))}")
+    kwargs = {}
+    for name, value in data.items():
+        tp = hints[name]
+        key = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, value, key)
+        else:
+            if name == "resolution" and isinstance(value, int):
+                value = [value, value]
+            kwargs[name] = _coerce(value, tp, key)
+    return cls(**kwargs)
+
+
+def _parse_override(item: str) -> tuple[list[str], object]:
+    if "=" not in item:
+        raise UserError(f"--set {item!r}: expected section.key=value")
+    key, raw = item.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # bare strings: --set model.path=tiny
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    for item in overrides or []:
+        keys, value = _parse_override(item)
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise UserError(f"--set {item!r}: '{k}' is not a section")
+        node[keys[-1]] = value
+    return data
+
+
+def validate(cfg: Config) -> Config:
+    d, t, lo = cfg.data, cfg.train, cfg.lora
+    checks = [
+        (len(d.resolution) == 2 and all(v > 0 and v % 16 == 0 for v in d.resolution),
+         f"data.resolution {d.resolution}: give [height, width], each a positive multiple of 16"),
+        (d.num_frames >= 1, "data.num_frames must be ≥ 1"),
+        (len(d.background) == 3 and all(0 <= v <= 255 for v in d.background), "data.background: give [r, g, b] in 0..255"),
+        (0.0 <= d.caption_dropout < 1.0, "data.caption_dropout must be in [0, 1)"),
+        (d.caption_variants >= 1 and d.repeats >= 1, "data.caption_variants and data.repeats must be ≥ 1"),
+        (lo.rank >= 1 and lo.alpha > 0, "lora.rank must be ≥ 1 and lora.alpha > 0"),
+        (0.0 <= lo.dropout < 1.0, "lora.dropout must be in [0, 1)"),
+        (bool(lo.targets), "lora.targets must name at least one module (e.g. q, k, v, o, ffn.0, ffn.2)"),
+        (t.learning_rate > 0, "train.learning_rate must be > 0"),
+        (cfg.total_steps >= 1, "train: steps_per_epoch × epochs (or max_steps) must be ≥ 1"),
+        (t.batch_size >= 1 and t.gradient_accumulation >= 1, "train.batch_size and train.gradient_accumulation must be ≥ 1"),
+        (t.shift > 0, "train.shift must be > 0"),
+        (0.0 <= t.min_timestep < t.max_timestep <= 1.0, "train.min_timestep < train.max_timestep, both in [0, 1]"),
+        (t.save_every >= 0 and t.warmup_steps >= 0, "train.save_every and train.warmup_steps must be ≥ 0"),
+        (t.keep_checkpoints >= 1, "train.keep_checkpoints must be ≥ 1"),
+        (len(t.adam_betas) == 2, "train.adam_betas: give two numbers"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise UserError(msg)
+    from vectorwan.models.lora import validate_targets
+
+    validate_targets(lo.targets)
+    return cfg
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Read a TOML config (or start from defaults when ``path`` is None), apply overrides, validate.
+
+    Relative ``data.path`` / ``output_dir`` / ``cache.dir`` stay relative to the working
+    directory, like every other command-line path.
+    """
+    data: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise UserError(f"{p}: config file not found; give the path to a .toml file (see configs/)")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise UserError(f"{p}: not valid TOML ({e}); fix the syntax") from None
+    apply_overrides(data, overrides or [])
+    return validate(_build(Config, data, ""))
+
+
+def dump_toml(cfg: Config) -> str:
+    """Serialise a config back to TOML (used to record the exact config of a run)."""
+
+    def fmt(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, list):
+            return "[" + ", ".join(fmt(x) for x in v) + "]"
+        return repr(v)
+
+    top, sections = [], []
+    for k, v in cfg.to_dict().items():
+        if isinstance(v, dict):
+            sections.append(f"\n[{k}]\n" + "".join(f"{kk} = {fmt(vv)}\n" for kk, vv in v.items()))
+        else:
+            top.append(f"{k} = {fmt(v)}\n")
+    return "".join(top) + "".join(sections)

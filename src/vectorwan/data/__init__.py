@@ -1,0 +1,1 @@
+"""Datasets: discovery and validation (dataset.py), turning items into frames (load.py)."""

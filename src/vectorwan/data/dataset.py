@@ -1,0 +1,162 @@
+"""Find a dataset's items and captions, check them, and report.
+
+Formats, in order of precedence:
+  * ``metadata.csv`` with columns ``file_name,text`` (the reference format; files beside the
+    CSV or in ``train/``);
+  * ``metadata.jsonl``, one ``{"file_name": ..., "text": ...}`` per line;
+  * sidecar captions: ``name.png`` + ``name.txt`` (in the folder or ``train/``).
+A ``file_name`` that resolves outside the dataset folder is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vectorwan.errors import UserError
+from vectorwan.frames import IMAGE_EXTS, VIDEO_EXTS
+
+
+@dataclass
+class Item:
+    path: Path
+    caption: str
+    kind: str  # "image" | "video"
+
+
+@dataclass
+class Dataset:
+    root: Path
+    items: list[Item]
+    source: str  # which format was read
+    problems: list[str] = field(default_factory=list)
+
+
+def _kind(path: Path) -> str | None:
+    ext = path.suffix.lower()
+    if ext in VIDEO_EXTS or ext == ".gif":
+        return "video"
+    if ext in IMAGE_EXTS:
+        return "image"
+    return None
+
+
+def _resolve_inside(root: Path, name: str, where: str) -> Path:
+    rel = Path(name)
+    if rel.is_absolute():
+        raise UserError(f"{where}: file_name '{name}' is an absolute path; give it relative to {root}")
+    root_r = root.resolve()
+    for base in (root, root / "train"):
+        cand = (base / rel).resolve()
+        try:
+            cand.relative_to(root_r)
+        except ValueError:
+            raise UserError(f"{where}: file_name '{name}' points outside the dataset folder {root}; "
+                            "keep files inside it") from None
+        if cand.exists():
+            return cand
+    return (root / rel).resolve()
+
+
+def _read_csv(root: Path) -> list[tuple[str, str, str]]:
+    f = root / "metadata.csv"
+    try:
+        with f.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames or "file_name" not in reader.fieldnames or "text" not in reader.fieldnames:
+                raise UserError(f"{f}: needs a header with columns file_name,text (found {reader.fieldnames})")
+            return [(row["file_name"] or "", row["text"] or "", f"{f}:{i + 2}") for i, row in enumerate(reader)]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise UserError(f"{f}: cannot parse CSV ({e}); save it as UTF-8 with columns file_name,text") from None
+
+
+def _read_jsonl(root: Path) -> list[tuple[str, str, str]]:
+    f = root / "metadata.jsonl"
+    rows = []
+    for i, line in enumerate(f.read_text(encoding="utf-8").splitlines()):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            rows.append((str(obj["file_name"]), str(obj.get("text", "")), f"{f}:{i + 1}"))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise UserError(f"{f}:{i + 1}: expected a JSON object with file_name and text") from None
+    return rows
+
+
+def _read_sidecars(root: Path) -> list[tuple[str, str, str]]:
+    rows = []
+    for base in (root, root / "train"):
+        if not base.is_dir():
+            continue
+        for p in sorted(base.iterdir()):
+            if _kind(p) and not p.name.startswith("."):
+                txt = p.with_suffix(".txt")
+                cap = txt.read_text(encoding="utf-8").strip() if txt.is_file() else ""
+                rows.append((str(p.relative_to(root)), cap, str(txt if txt.is_file() else p)))
+    return rows
+
+
+def discover(path: str | Path) -> Dataset:
+    root = Path(path)
+    if not str(path) or not root.is_dir():
+        raise UserError(f"{root}: dataset folder not found; set data.path to a folder with metadata.csv or images")
+    if (root / "metadata.csv").is_file():
+        rows, source = _read_csv(root), "metadata.csv"
+    elif (root / "metadata.jsonl").is_file():
+        rows, source = _read_jsonl(root), "metadata.jsonl"
+    else:
+        rows, source = _read_sidecars(root), "sidecar .txt"
+    items, problems = [], []
+    for name, caption, where in rows:
+        if not name:
+            problems.append(f"{where}: empty file_name")
+            continue
+        p = _resolve_inside(root, name, where)
+        kind = _kind(p)
+        if kind is None:
+            problems.append(f"{where}: '{name}' has an unsupported extension")
+        elif not p.is_file():
+            problems.append(f"{where}: '{name}' not found in {root} or {root / 'train'}")
+        else:
+            if not caption.strip():
+                problems.append(f"{where}: '{name}' has an empty caption (trains on the trigger alone)")
+            items.append(Item(p, caption.strip(), kind))
+    if not items:
+        raise UserError(f"{root}: no usable items ({len(problems)} problems{': ' + problems[0] if problems else ''})")
+    return Dataset(root, items, source, problems)
+
+
+def split_tags(caption: str) -> list[str]:
+    return [t.strip() for t in caption.split(",") if t.strip()]
+
+
+def build_caption(caption: str, trigger: str = "", shuffle: bool = False, rng: random.Random | None = None) -> str:
+    """Trigger word first, then the caption's tags (optionally shuffled)."""
+    tags = split_tags(caption)
+    if trigger:
+        tags = [t for t in tags if t != trigger]
+    if shuffle:
+        (rng or random.Random(0)).shuffle(tags)
+    return ", ".join(([trigger] if trigger else []) + tags)
+
+
+def caption_variants(caption: str, trigger: str, shuffle: bool, n: int, seed: int) -> list[str]:
+    """The captions cached for one item: the ordered one, plus ``n-1`` seeded shuffles."""
+    out = [build_caption(caption, trigger)]
+    rng = random.Random(seed)
+    for _ in range(n - 1 if shuffle else 0):
+        out.append(build_caption(caption, trigger, shuffle=True, rng=rng))
+    return out
+
+
+def round_frames(n: int) -> int:
+    """Largest 4k+1 not above ``n`` (Wan's VAE compresses time 4×, keeping the first frame)."""
+    if n < 1:
+        raise ValueError("need at least one frame")
+    return 4 * ((n - 1) // 4) + 1

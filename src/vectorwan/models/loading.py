@@ -1,0 +1,205 @@
+"""Where a base model comes from, and loading just the parts a stage needs.
+
+``--model`` / ``[model] path`` accepts:
+  * ``tiny`` — the embedded tiny model (:mod:`vectorwan.models.tiny`), built from a fixed seed;
+  * a diffusers-format folder (``model_index.json``, ``transformer/``, ``vae/``, ...);
+  * a Hugging Face hub id such as ``Wan-AI/Wan2.1-T2V-1.3B-Diffusers`` (local cache first);
+  * a folder with the original Wan 3-file layout (``diffusion_pytorch_model*.safetensors``,
+    ``models_t5_umt5-xxl-enc-bf16.pth``, ``Wan2.1_VAE.pth``, tokenizer in ``google/umt5-xxl``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from vectorwan.errors import UserError
+
+PARTS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
+ORIGINAL_T5 = "models_t5_umt5-xxl-enc-bf16.pth"
+ORIGINAL_VAE = "Wan2.1_VAE.pth"
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    kind: str  # tiny | diffusers | hub | original
+    location: str  # path or hub id ("tiny" for the embedded model)
+
+    @property
+    def name(self) -> str:
+        return self.location if self.kind != "tiny" else "tiny"
+
+
+def resolve(spec: str) -> ModelSource:
+    """Decide which of the four routes ``spec`` takes (no weights are read)."""
+    if spec == "tiny":
+        return ModelSource("tiny", "tiny")
+    p = Path(spec).expanduser()
+    if p.is_dir():
+        if (p / "model_index.json").is_file() or (p / "transformer" / "config.json").is_file():
+            return ModelSource("diffusers", str(p.resolve()))
+        if list(p.glob("diffusion_pytorch_model*.safetensors")) and (p / ORIGINAL_VAE).is_file():
+            return ModelSource("original", str(p.resolve()))
+        raise UserError(
+            f"{p}: not a model folder; expected a diffusers folder (model_index.json) or the original "
+            f"Wan layout (diffusion_pytorch_model*.safetensors, {ORIGINAL_T5}, {ORIGINAL_VAE})"
+        )
+    if p.exists():
+        raise UserError(f"{p}: is a file; give a model folder, a hub id or 'tiny'")
+    if HUB_ID.match(spec) and not spec.startswith((".", "/")):
+        return ModelSource("hub", spec)
+    raise UserError(f"{spec}: no such model folder; give a diffusers folder, an original Wan folder, a hub id or 'tiny'")
+
+
+def torch_dtype(name: str, mixed_precision: str = "no"):
+    import torch
+
+    if name == "auto":
+        if mixed_precision == "bf16" and torch.cuda.is_available():
+            return torch.bfloat16
+        if mixed_precision == "fp16" and torch.cuda.is_available():
+            return torch.float16
+        return torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def _hub_error(hub_id: str, err: Exception) -> UserError:
+    return UserError(
+        f"model '{hub_id}' is not in the local Hugging Face cache and could not be downloaded "
+        f"({type(err).__name__}); on a machine with internet run `huggingface-cli download {hub_id} "
+        f"--local-dir DIR` and pass --model DIR"
+    )
+
+
+def _diffusers_part(location: str, part: str, dtype, local_only: bool):
+    import diffusers
+    import transformers
+
+    classes = {
+        "transformer": diffusers.WanTransformer3DModel, "vae": diffusers.AutoencoderKLWan,
+        "text_encoder": transformers.UMT5EncoderModel, "tokenizer": transformers.AutoTokenizer,
+        "scheduler": diffusers.UniPCMultistepScheduler,
+    }
+    cls = classes[part]
+    kw = dict(subfolder=part, local_files_only=local_only)
+    if part == "scheduler":
+        return cls.from_pretrained(location, **kw)
+    if part == "tokenizer":
+        return cls.from_pretrained(location, **kw)
+    model = cls.from_pretrained(location, torch_dtype=dtype, **kw) if part != "text_encoder" else \
+        cls.from_pretrained(location, dtype=dtype, **kw)
+    return model.eval()
+
+
+def _original_part(location: str, part: str, dtype):
+    from vectorwan.models import tiny, wan_original
+
+    root = Path(location)
+    if part == "transformer":
+        return wan_original.load_original_transformer(root, dtype).eval()
+    if part == "vae":
+        return wan_original.load_original_vae(root / ORIGINAL_VAE, dtype).eval()
+    if part == "text_encoder":
+        if not (root / ORIGINAL_T5).is_file():
+            raise UserError(f"{root / ORIGINAL_T5}: missing; the original Wan layout needs the UMT5 encoder file")
+        return wan_original.load_original_text_encoder(root / ORIGINAL_T5, dtype).eval()
+    if part == "tokenizer":
+        from transformers import AutoTokenizer
+
+        for sub in ("google/umt5-xxl", "tokenizer"):
+            if (root / sub).is_dir():
+                return AutoTokenizer.from_pretrained(root / sub)
+        raise UserError(f"{root}: no tokenizer folder (google/umt5-xxl or tokenizer/); copy it from the Wan release")
+    if part == "scheduler":
+        return tiny.build_scheduler()
+    raise KeyError(part)
+
+
+def load_part(source: ModelSource | str, part: str, dtype=None):
+    """Load one component (``transformer``, ``vae``, ``text_encoder``, ``tokenizer``, ``scheduler``)."""
+    import torch
+
+    from vectorwan.models import tiny
+
+    if isinstance(source, str):
+        source = resolve(source)
+    if part not in PARTS:
+        raise KeyError(part)
+    dtype = dtype or torch.float32
+    if source.kind == "tiny":
+        obj = tiny.build_component(part)
+        if dtype != torch.float32 and part in ("transformer", "vae", "text_encoder"):
+            obj = obj.to(dtype)
+        return obj
+    if source.kind == "original":
+        return _original_part(source.location, part, dtype)
+    if source.kind == "diffusers":
+        return _diffusers_part(source.location, part, dtype, local_only=True)
+    try:  # hub id: local cache first, then the network unless offline
+        return _diffusers_part(source.location, part, dtype, local_only=True)
+    except (OSError, ValueError) as first:
+        if os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise _hub_error(source.location, first) from None
+        try:
+            return _diffusers_part(source.location, part, dtype, local_only=False)
+        except Exception as err:  # noqa: BLE001 - any network/auth failure gets the same advice
+            raise _hub_error(source.location, err) from None
+
+
+def load_pipeline(source: ModelSource | str, dtype=None, video_to_video: bool = False):
+    """A diffusers ``WanPipeline`` (or ``WanVideoToVideoPipeline``) from any of the four routes."""
+    from diffusers import WanPipeline, WanVideoToVideoPipeline
+
+    if isinstance(source, str):
+        source = resolve(source)
+    parts = {p: load_part(source, p, dtype) for p in PARTS}
+    cls = WanVideoToVideoPipeline if video_to_video else WanPipeline
+    return cls(**parts)
+
+
+def fingerprint(source: ModelSource | str, parts=("vae", "text_encoder")) -> str:
+    """A short id of the weights behind ``parts`` (cache keys: encoders change → cache misses).
+
+    Hashes configs and weight-file names/sizes/mtimes, not the (multi-GB) weights themselves.
+    """
+    from vectorwan.models import tiny
+
+    if isinstance(source, str):
+        source = resolve(source)
+    h = hashlib.sha256(source.kind.encode())
+    if source.kind == "tiny":
+        h.update(json.dumps([tiny.TINY_VAE, tiny.TINY_TEXT_ENCODER, tiny.TINY_SEED], sort_keys=True).encode())
+    elif source.kind == "hub":
+        h.update(source.location.encode())
+    else:
+        root = Path(source.location)
+        files = []
+        for part in parts:
+            files += sorted((root / part).glob("*")) if (root / part).is_dir() else []
+        if source.kind == "original":
+            files += [root / ORIGINAL_VAE, root / ORIGINAL_T5]
+        for f in files:
+            if f.is_file():
+                st = f.stat()
+                h.update(f"{f.name}:{st.st_size}:{int(st.st_mtime)}".encode())
+                if f.suffix == ".json":
+                    h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def export_tiny(out_dir: str | Path) -> Path:
+    """Write the tiny model as a diffusers folder that ``WanPipeline.from_pretrained`` loads."""
+    from vectorwan.atomic import atomic_path, write_json
+    from vectorwan.models import tiny
+
+    out_dir = Path(out_dir)
+    with atomic_path(out_dir, suffix="") as tmp:
+        tiny.build_pipeline().save_pretrained(tmp, safe_serialization=True)
+        write_json(tmp / "sampling.json", {"steps": tiny.SAMPLING["steps"], "guidance": tiny.SAMPLING["guidance"],
+                                           "shift": tiny.SAMPLING["flow_shift"], "seed": tiny.TINY_SEED})
+    return out_dir

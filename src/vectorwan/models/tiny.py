@@ -1,0 +1,77 @@
+"""The embedded tiny model: Wan's architecture family at toy size, built from config with a
+fixed seed, so the whole workflow runs (and is tested) on a CPU with no downloads.
+
+Same classes as the real model — diffusers ``WanTransformer3DModel`` and ``AutoencoderKLWan``,
+transformers ``UMT5EncoderModel`` — only smaller; the tokenizer is ``ByT5Tokenizer`` (bytes,
+needs no vocabulary file).
+"""
+
+from __future__ import annotations
+
+TINY_TRANSFORMER = dict(
+    patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+    text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+)
+TINY_VAE = dict(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
+TINY_TEXT_ENCODER = dict(
+    vocab_size=384, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+    relative_attention_num_buckets=8, relative_attention_max_distance=32,
+    feed_forward_proj="gated-gelu", dropout_rate=0.0, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+)
+TINY_SEED = 0
+SAMPLING = dict(flow_shift=3.0, steps=4, guidance=5.0)
+
+
+def build_transformer(seed: int = TINY_SEED):
+    import torch
+    from diffusers import WanTransformer3DModel
+
+    torch.manual_seed(seed)
+    return WanTransformer3DModel(**TINY_TRANSFORMER).eval()
+
+
+def build_vae(seed: int = TINY_SEED):
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    torch.manual_seed(seed + 1)
+    return AutoencoderKLWan(**TINY_VAE).eval()
+
+
+def build_text_encoder(seed: int = TINY_SEED):
+    import torch
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(seed + 2)
+    return UMT5EncoderModel(UMT5Config(**TINY_TEXT_ENCODER)).eval()
+
+
+def build_tokenizer():
+    from transformers import ByT5Tokenizer
+
+    return ByT5Tokenizer()
+
+
+def build_scheduler(flow_shift: float = SAMPLING["flow_shift"]):
+    from diffusers import UniPCMultistepScheduler
+
+    return UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                   num_train_timesteps=1000, flow_shift=flow_shift)
+
+
+def build_component(name: str, seed: int = TINY_SEED):
+    return {
+        "transformer": lambda: build_transformer(seed),
+        "vae": lambda: build_vae(seed),
+        "text_encoder": lambda: build_text_encoder(seed),
+        "tokenizer": build_tokenizer,
+        "scheduler": build_scheduler,
+    }[name]()
+
+
+def build_pipeline(seed: int = TINY_SEED):
+    from diffusers import WanPipeline
+
+    return WanPipeline(tokenizer=build_tokenizer(), text_encoder=build_text_encoder(seed), vae=build_vae(seed),
+                       transformer=build_transformer(seed), scheduler=build_scheduler())

@@ -1,0 +1,53 @@
+"""Full training state, saved atomically and restored exactly.
+
+A checkpoint is a folder ``checkpoints/step-NNNNNNN/`` holding the LoRA tensors
+(safetensors), the optimizer state (torch file read back with ``weights_only=True``), the lr
+scheduler state and the step (JSON). The loop draws all randomness from (seed, step, rank),
+so the step is the whole data/RNG position and resuming continues exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from vectorwan.atomic import atomic_path
+from vectorwan.errors import UserError
+
+PREFIX = "step-"
+
+
+def save_checkpoint(ckpt_root: Path, step: int, lora_tensors: dict, optimizer, scheduler, extra: dict, keep: int) -> Path:
+    from safetensors.torch import save_file
+
+    final = ckpt_root / f"{PREFIX}{step:07d}"
+    with atomic_path(final, suffix="") as tmp:
+        tmp.mkdir(parents=True)
+        save_file({k: v.detach().cpu().contiguous() for k, v in lora_tensors.items()}, str(tmp / "lora.safetensors"))
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        (tmp / "state.json").write_text(json.dumps({"step": step, "scheduler": scheduler.state_dict(), **extra}, indent=2))
+    for old in list_checkpoints(ckpt_root)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(ckpt_root: Path) -> list[Path]:
+    if not ckpt_root.is_dir():
+        return []
+    return sorted(p for p in ckpt_root.iterdir() if p.is_dir() and p.name.startswith(PREFIX) and (p / "state.json").is_file())
+
+
+def load_checkpoint(path: Path) -> tuple[dict, dict, dict]:
+    """Returns (lora tensors, optimizer state, state json). Never unpickles arbitrary objects."""
+    from safetensors.torch import load_file
+
+    try:
+        state = json.loads((path / "state.json").read_text())
+        lora = load_file(str(path / "lora.safetensors"))
+        opt = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
+    except (OSError, json.JSONDecodeError, RuntimeError) as e:
+        raise UserError(f"{path}: unreadable checkpoint ({type(e).__name__}); delete it to resume from an earlier one") from None
+    return lora, opt, state
