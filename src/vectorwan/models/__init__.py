@@ -1,0 +1,1 @@
+"""Base models (loading, tiny seeded models) and LoRA handling. No heavy imports here."""
