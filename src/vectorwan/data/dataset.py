@@ -38,12 +38,21 @@ class Dataset:
 
 
 def _kind(path: Path) -> str | None:
+    """"video" for video files and animated GIF/WebP/APNG, "image" for stills, None otherwise."""
     ext = path.suffix.lower()
-    if ext in VIDEO_EXTS or ext == ".gif":
+    if ext in VIDEO_EXTS:
         return "video"
-    if ext in IMAGE_EXTS:
-        return "image"
-    return None
+    if ext not in IMAGE_EXTS:
+        return None
+    if ext in (".gif", ".webp", ".png", ".apng") and path.is_file():
+        try:
+            from PIL import Image
+
+            with Image.open(path) as im:
+                return "video" if getattr(im, "n_frames", 1) > 1 else "image"
+        except Exception:  # noqa: BLE001 - unreadable files are reported when read
+            return "image"
+    return "image"
 
 
 def _resolve_inside(root: Path, name: str, where: str) -> Path:

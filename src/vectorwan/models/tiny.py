@@ -9,8 +9,8 @@ needs no vocabulary file).
 from __future__ import annotations
 
 TINY_TRANSFORMER = dict(
-    patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
-    text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+    patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=32, in_channels=16, out_channels=16,
+    text_dim=32, freq_dim=256, ffn_dim=128, num_layers=2, cross_attn_norm=True,
     qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
 )
 TINY_VAE = dict(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])

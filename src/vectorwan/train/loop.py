@@ -199,8 +199,8 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
     if writer:
         writer.close()
     summary = {"output_dir": str(out), "lora": str(out / "lora.safetensors"), "steps": total, "start_step": start,
-               "lora_modules": n_modules, "final_loss": last_loss, "world_size": world}
+               "lora_modules": n_modules, "final_loss": last_loss, "world_size": world, "is_main": main}
     if main:
-        write_json(out / "train_summary.json", summary)
+        write_json(out / "train_summary.json", {k: v for k, v in summary.items() if k != "is_main"})
     accelerator.end_training()
     return summary

@@ -1,0 +1,18 @@
+"""`vectorwan cache CONFIG`: encode latents and text embeddings once (resumable)."""
+
+from __future__ import annotations
+
+from vectorwan.commands._config_args import add_config_arguments, load
+
+
+def add_arguments(p) -> None:
+    add_config_arguments(p)
+
+
+def run(args) -> int:
+    from vectorwan.cache import build_cache
+
+    s = build_cache(load(args))
+    print(f"cache {s['cache_dir']}: {s['items']} items ({s['item_hits']} already cached, {s['encoded_items']} encoded), "
+          f"{s['texts']} captions ({s['text_hits']} already cached, {s['encoded_texts']} encoded)")
+    return 0

@@ -1,0 +1,27 @@
+"""`vectorwan model export tiny DIR` — write the embedded tiny model as a diffusers folder.
+`vectorwan model info MODEL` — which loading route a model takes and its sizes."""
+
+from __future__ import annotations
+
+
+def add_arguments(p) -> None:
+    sub = p.add_subparsers(dest="action", required=True)
+    e = sub.add_parser("export", help="write an embedded model as a diffusers folder")
+    e.add_argument("name", choices=["tiny"])
+    e.add_argument("out", help="output folder (loadable by diffusers.WanPipeline.from_pretrained)")
+    i = sub.add_parser("info", help="show which route a model takes and its parameter counts")
+    i.add_argument("model")
+
+
+def run(args) -> int:
+    from vectorwan.models.loading import export_tiny, load_part, resolve
+
+    if args.action == "export":
+        print(f"wrote {export_tiny(args.out)}")
+        return 0
+    src = resolve(args.model)
+    t = load_part(src, "transformer")
+    c = t.config
+    print(f"{args.model}: route {src.kind}; transformer {sum(p.numel() for p in t.parameters()) / 1e6:.1f} M params, "
+          f"{c.num_layers} layers, {c.num_attention_heads} heads × {c.attention_head_dim}, ffn {c.ffn_dim}")
+    return 0

@@ -1,0 +1,27 @@
+"""`vectorwan train CONFIG [--resume] [--set k=v]...`"""
+
+from __future__ import annotations
+
+from vectorwan.commands._config_args import add_config_arguments, load
+
+
+def add_arguments(p) -> None:
+    add_config_arguments(p)
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in OUTPUT_DIR/checkpoints")
+    p.add_argument("--no-report", action="store_true", help="skip the dataset report")
+
+
+def run(args) -> int:
+    from vectorwan.commands.data import print_report
+    from vectorwan.train.loop import train
+
+    cfg = load(args)
+    import os
+
+    if not args.no_report and os.environ.get("RANK", "0") == "0":
+        print_report(cfg)
+    summary = train(cfg, resume=args.resume)
+    if summary["is_main"]:
+        print(f"LoRA: {summary['lora']}  ({summary['lora_modules']} modules, {summary['steps']} steps, "
+          f"final loss {summary['final_loss']:.4f})")
+    return 0

@@ -1,0 +1,75 @@
+import pytest
+
+from helpers import make_image_dataset, tiny_overrides
+from vectorwan.cache import CachedData, build_cache, cache_is_complete
+from vectorwan.config import load_config
+from vectorwan.models import loading
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    data = make_image_dataset(tmp_path / "data", n=3)
+    return load_config(None, tiny_overrides(tmp_path / "run", data, **{"cache.shard_size": 1}))
+
+
+def test_miss_then_hit_without_loading_encoders(cfg, monkeypatch):
+    s = build_cache(cfg, progress=False)
+    assert (s["encoded_items"], s["encoded_texts"], s["item_hits"]) == (3, 3, 0)
+    assert cache_is_complete(cfg)
+
+    def refuse(source, part, dtype=None):
+        raise AssertionError(f"loaded {part} although the cache is complete")
+
+    monkeypatch.setattr(loading, "load_part", refuse)
+    s = build_cache(cfg, progress=False)
+    assert (s["encoded_items"], s["encoded_texts"], s["item_hits"], s["text_hits"]) == (0, 0, 3, 3)
+    data = CachedData(cfg.cache_dir)
+    assert len(data) == 3 and data.latents[0].shape == (16, 1, 4, 4) and data.alpha[0].shape == (1, 4, 4)
+    assert data.padded_text(data.texts[0][0]).shape == (32, 32)
+
+
+def test_interrupted_run_resumes_with_only_the_rest(cfg):
+    seen = []
+
+    def crash_on_third(item):
+        seen.append(item.path.name)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build_cache(cfg, progress=False, encode_hook=crash_on_third)
+    assert not cache_is_complete(cfg)
+    assert not list(cfg.cache_dir.glob(".*tmp*"))  # nothing half-written left
+    again = []
+    s = build_cache(cfg, progress=False, encode_hook=lambda item: again.append(item.path.name))
+    assert s["item_hits"] == 2 and again == [seen[2]]
+
+
+def test_settings_or_content_change_is_a_miss(cfg, tmp_path):
+    build_cache(cfg, progress=False)
+    cfg.data.resolution = [48, 48]
+    assert not cache_is_complete(cfg)
+    s = build_cache(cfg, progress=False)
+    assert s["encoded_items"] == 3 and s["encoded_texts"] == 0
+    from PIL import Image
+
+    f = tmp_path / "data" / "train" / "00.png"
+    Image.open(f).transpose(Image.FLIP_LEFT_RIGHT).save(f)  # new content → one miss
+    assert build_cache(cfg, progress=False)["encoded_items"] == 1
+    # same bytes as an item already cached → a hit (entries are keyed by content)
+    f.write_bytes((tmp_path / "data" / "train" / "01.png").read_bytes())
+    assert build_cache(cfg, progress=False)["encoded_items"] == 0
+
+
+def test_cached_latents_match_the_vae(cfg):
+    import torch
+
+    from vectorwan.cache import encode_frames
+    from vectorwan.data.dataset import discover
+    from vectorwan.data.load import load_sample
+
+    build_cache(cfg, progress=False)
+    data = CachedData(cfg.cache_dir)
+    item = discover(cfg.data.path).items[0]
+    s = load_sample(item, cfg.data.resolution)
+    assert torch.equal(data.latents[0], encode_frames(loading.load_part("tiny", "vae"), s.rgb))

@@ -1,0 +1,164 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from helpers import make_image_dataset, tiny_overrides
+from vectorwan.config import load_config
+from vectorwan.models import loading
+from vectorwan.train.loop import train
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_image_dataset(tmp_path_factory.mktemp("data"), n=3)
+
+
+def _losses(out):
+    return [json.loads(l)["loss"] for l in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_seed_recipe_targets_300_modules_of_the_1_3b_architecture():
+    from diffusers import WanTransformer3DModel
+
+    from vectorwan.models.lora import attach_lora, target_module_names
+
+    with torch.device("meta"):
+        t = WanTransformer3DModel(num_attention_heads=12, attention_head_dim=128, ffn_dim=8960, num_layers=30,
+                                  text_dim=4096, freq_dim=256, in_channels=16, out_channels=16, patch_size=(1, 2, 2),
+                                  cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6)
+    targets = ["q", "k", "v", "o", "ffn.0", "ffn.2"]
+    names = target_module_names(t, targets)
+    assert len(names) == 300
+    assert {n.split(".", 2)[2] for n in names} == {
+        "attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0", "attn2.to_q", "attn2.to_k", "attn2.to_v",
+        "attn2.to_out.0", "ffn.net.0.proj", "ffn.net.2"}
+    assert attach_lora(t, 16, 16.0, targets) == 300
+    assert sum(p.numel() for p in t.parameters() if p.requires_grad) == 30 * 16 * (8 * (1536 + 1536) + 2 * (1536 + 8960))
+
+
+def test_single_sample_overfit_loss_falls(tmp_path):
+    d = make_image_dataset(tmp_path / "one", n=1)
+    cfg = load_config(None, tiny_overrides(tmp_path / "run", d, steps=60, **{
+        "train.learning_rate": 3e-3, "lora.rank": 8, "lora.alpha": 8.0, 'train.timestep_sampling': '"uniform"',
+        "train.min_timestep": 0.45, "train.max_timestep": 0.55, "train.save_every": 0}))
+    train(cfg, progress=False)
+    losses = _losses(tmp_path / "run")
+    first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
+    # σ≈0.5 on one image: the base predicts noise-free garbage (≈1.4); what is learnable is
+    # cancelling it and predicting −x0, which leaves the unpredictable part of ε (floor ≈ 1).
+    assert last < 0.85 * first, (first, last)
+
+
+def test_resume_equals_uninterrupted(tmp_path, data):
+    """6 steps == 3 steps, then --resume to 6 (constant lr after warm-up: the schedule does not
+    depend on the total), LoRA tensors and losses bit-identical."""
+    kw = {"train.save_every": 3, "lora.dropout": 0.1, "train.gradient_accumulation": 2, "train.warmup_steps": 2}
+    full = load_config(None, tiny_overrides(tmp_path / "full", data, steps=6, **kw))
+    train(full, progress=False)
+    part = load_config(None, tiny_overrides(tmp_path / "part", data, steps=3, **kw))
+    train(part, progress=False)
+    resumed = load_config(None, tiny_overrides(tmp_path / "part", data, steps=6, **kw))
+    assert train(resumed, resume=True, progress=False)["start_step"] == 3
+    a, b = load_file(tmp_path / "full" / "lora.safetensors"), load_file(tmp_path / "part" / "lora.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert _losses(tmp_path / "full") == _losses(tmp_path / "part")
+    assert len(list((tmp_path / "part" / "checkpoints").iterdir())) == 2  # keep_checkpoints
+
+
+def test_crash_then_resume_equals_uninterrupted(tmp_path, data, monkeypatch):
+    """A run killed after its step-3 checkpoint and resumed matches an uninterrupted one (cosine lr)."""
+    from vectorwan.train import loop
+
+    kw = {"train.save_every": 3, 'train.lr_scheduler': '"cosine"', "train.warmup_steps": 1}
+    train(load_config(None, tiny_overrides(tmp_path / "full", data, steps=6, **kw)), progress=False)
+    cfg = load_config(None, tiny_overrides(tmp_path / "crash", data, steps=6, **kw))
+    calls = []
+    real = loop.flow_matching_loss
+
+    def dies_in_step_5(pred, target):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real(pred, target)
+
+    monkeypatch.setattr(loop, "flow_matching_loss", dies_in_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, progress=False)
+    monkeypatch.setattr(loop, "flow_matching_loss", real)
+    assert train(cfg, resume=True, progress=False)["start_step"] == 3
+    a, b = load_file(tmp_path / "full" / "lora.safetensors"), load_file(tmp_path / "crash" / "lora.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _losses(tmp_path / "full") == _losses(tmp_path / "crash")
+
+
+def test_lora_file_layout_and_metadata(tmp_path, data):
+    cfg = load_config(None, tiny_overrides(tmp_path / "run", data, steps=2))
+    train(cfg, progress=False)
+    f = tmp_path / "run" / "lora.safetensors"
+    with safe_open(f, "pt") as fh:
+        keys, meta = set(fh.keys()), fh.metadata()
+    assert "diffusion_model.blocks.0.self_attn.q.lora_A.weight" in keys
+    assert "diffusion_model.blocks.1.cross_attn.o.lora_B.weight" in keys
+    assert "diffusion_model.blocks.0.ffn.2.alpha" in keys and len(keys) == 2 * 10 * 3
+    assert meta["vectorwan.rank"] == "4" and meta["vectorwan.trigger"] == "blobby_tok"
+    assert json.loads(meta["vectorwan.targets"])[:2] == ["self_attn.q", "cross_attn.q"]
+
+
+def test_training_with_complete_cache_never_loads_encoders(tmp_path, data, monkeypatch):
+    cfg = load_config(None, tiny_overrides(tmp_path / "run", data, steps=1))
+    train(cfg, progress=False)
+    real = loading.load_part
+    loaded = []
+
+    def spy(source, part, dtype=None):
+        loaded.append(part)
+        return real(source, part, dtype)
+
+    monkeypatch.setattr(loading, "load_part", spy)
+    cfg.train.max_steps = 2
+    train(cfg, resume=True, progress=False)
+    assert loaded == ["transformer"]
+
+
+def test_saved_lora_loads_in_diffusers_and_changes_output(tmp_path, data):
+    from diffusers import WanPipeline
+
+    cfg = load_config(None, tiny_overrides(tmp_path / "run", data, steps=4, **{"lora.init": '"gaussian"'}))
+    train(cfg, progress=False)
+    loading.export_tiny(tmp_path / "tiny")
+    pipe = WanPipeline.from_pretrained(tmp_path / "tiny")
+
+    def run():
+        return pipe("blobby_tok, orange blob", num_frames=1, height=32, width=32, num_inference_steps=2,
+                    generator=torch.Generator().manual_seed(0), output_type="pt").frames
+
+    base = run()
+    pipe.load_lora_weights(str(tmp_path / "run" / "lora.safetensors"), adapter_name="vw")
+    n_wrapped = sum(1 for m in pipe.transformer.modules() if hasattr(m, "lora_A") and "vw" in m.lora_A)
+    assert n_wrapped == 20
+    assert (run() - base).abs().max() > 1e-4
+
+
+def test_two_process_data_parallel_run(tmp_path, data):
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    over = sum((["--set", o] for o in tiny_overrides(tmp_path / "ddp", data, steps=3)), [])
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           "-m", "vectorwan", "train", os.devnull, "--no-report", *over]
+    cmd[cmd.index(os.devnull)] = str(_empty_config(tmp_path))
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = json.loads((tmp_path / "ddp" / "train_summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 3
+    assert (tmp_path / "ddp" / "lora.safetensors").is_file()
+
+
+def _empty_config(tmp_path):
+    f = tmp_path / "empty.toml"
+    f.write_text("# everything from --set\n")
+    return f
