@@ -278,6 +278,18 @@ def test_unknown_format_lists_keys(tmp_path):
     assert str(p) in str(e.value) and "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("key", ["transformer.transformer_blocks.0.attn.to_q",  # a Flux LoRA (diffusers)
+                                 "lora_unet_down_blocks_0_attentions_0_proj_in"])  # an SD LoRA (kohya)
+def test_lora_for_another_model_is_refused_on_read(tmp_path, key):
+    from safetensors.torch import save_file
+
+    kind = ("lora_A", "lora_B") if key.startswith("transformer.") else ("lora_down", "lora_up")
+    save_file({f"{key}.{kind[0]}.weight": torch.zeros(2, 8), f"{key}.{kind[1]}.weight": torch.zeros(8, 2)},
+              str(tmp_path / "other.safetensors"))
+    with pytest.raises(UserError, match="not Wan 2.1 DiT modules"):
+        lf.read_lora(tmp_path / "other.safetensors")
+
+
 def test_partial_lora_is_refused(tmp_path, lora):
     from safetensors.torch import save_file
 

@@ -13,6 +13,7 @@ adapters into the base weights (``fuse_lora``) and removes the LoRA layers (``un
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 from vectorwan.errors import UserError
@@ -69,7 +70,9 @@ def load_lora_adapter(transformer, lora, adapter_name: str, where: str = "LoRA")
     check_lora_matches(lora, transformer, where)
     sd, config = to_diffusers_state_dict(lora)
     try:
-        transformer.load_lora_adapter(sd, prefix=None, adapter_name=adapter_name, metadata=config)
+        with warnings.catch_warnings():  # several adapters on one model is what we intend
+            warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+            transformer.load_lora_adapter(sd, prefix=None, adapter_name=adapter_name, metadata=config)
     except (ValueError, RuntimeError, KeyError) as e:
         raise UserError(f"{where}: diffusers could not load it ({str(e).strip().splitlines()[0][:200]})") from None
     n = wrapped_modules(transformer, adapter_name)
@@ -81,8 +84,11 @@ def load_lora_adapter(transformer, lora, adapter_name: str, where: str = "LoRA")
 def apply_loras(target, loras, fuse: bool = False) -> list[str]:
     """Apply ``[(path_or_LoraFile, scale), ...]`` to a Wan pipeline or ``WanTransformer3DModel``.
 
-    Returns the adapter names (empty after ``fuse=True``, which merges and unloads). Only the
-    given LoRAs are active afterwards.
+    Returns the adapter names. Only the given LoRAs are active afterwards (adapters loaded
+    earlier stay loaded but inactive). ``fuse=True`` merges them into the base weights and then
+    removes every LoRA layer of the model (``unload_lora``), returning ``[]``. Files are all
+    read and checked against the model before the model is touched; a failure while loading
+    removes the adapters this call added.
     """
     from vectorwan.models.lora_formats import LoraFile, read_lora
 

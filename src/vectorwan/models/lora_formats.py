@@ -48,6 +48,8 @@ _VW = "vectorwan."
 _KIND = {"lora_A": "A", "lora_down": "A", "lora_B": "B", "lora_up": "B"}
 _TENSOR_KEY = re.compile(r"^(?P<mod>.+)\.(?P<kind>lora_A|lora_B|lora_down|lora_up)(?:\.(?P<adapter>[^.]+))?\.weight$")
 _ALPHA_KEY = re.compile(r"^(?P<mod>.+)\.alpha$")
+_WAN_MODULE = re.compile(r"^(blocks\.\d+\.(self_attn|cross_attn)\.\w+|blocks\.\d+\.ffn\.[02]|head\.head|"
+                         r"time_projection\.1|time_embedding\.[02]|text_embedding\.[02]|img_emb\.proj\.[0-4])$")
 # original-Wan name parts that contain "_" (musubi/kohya flatten "." to "_"); longest first
 _UNDERSCORE_WORDS = sorted(
     ["self_attn", "cross_attn", "norm_k_img", "k_img", "v_img", "time_projection", "time_embedding",
@@ -247,6 +249,10 @@ def lora_from_state_dict(sd: dict, metadata: dict | None = None, *, fmt: str | N
         rename = diffusers_to_original_names(names, where)
     else:
         rename = {n: n for n in names}
+    foreign = sorted(rename[n] for n in names if not _WAN_MODULE.match(rename[n]))
+    if foreign:
+        raise UserError(f"{where}: {len(foreign)} of {len(names)} modules are not Wan 2.1 DiT modules "
+                        f"(e.g. {', '.join(foreign[:4])}); a LoRA for another model?")
     alphas = _diffusers_alphas(metadata, names, where) if fmt == "diffusers" else {
         n: (float(parts[n]["alpha"].float().item()) if "alpha" in parts[n] else None) for n in names}
     modules = {}
