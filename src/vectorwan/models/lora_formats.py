@@ -223,7 +223,7 @@ def lora_from_state_dict(sd: dict, metadata: dict | None = None, *, fmt: str | N
         m = _TENSOR_KEY.match(k)
         if m and (m["adapter"] is None or fmt == "diffsynth" and m["adapter"] == "default"):
             slot = _KIND[m["kind"]]
-        elif (a := _ALPHA_KEY.match(k)) and fmt != "diffsynth" and tensor.numel() == 1:
+        elif (a := _ALPHA_KEY.match(k)) and fmt not in ("diffsynth", "diffusers") and tensor.numel() == 1:
             m, slot = a, "alpha"
         else:
             bad.append(key)
