@@ -1,0 +1,197 @@
+"""Writers' text: single-frame SVG, animated SVG (SMIL) and Lottie JSON from traced frames.
+
+All functions return strings / dicts; writing files is the command's job.
+
+* Animated SVG: one ``<g class="frame">`` per frame holding the colour-layer groups; a SMIL
+  ``<animate attributeName="visibility" calcMode="discrete">`` shows each frame for 1/fps
+  seconds, looping. The first frame is visible without animation (static renderers).
+* Lottie: one shape layer per colour layer (top layer first, as Lottie stacks them); inside,
+  one group per tracked shape id, whose sub-paths carry hold keyframes per frame (an empty
+  path while the shape is absent). Coordinates are in source pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vectorwan.vector.palette import Palette, hex_color
+from vectorwan.vector.trace import TracedFrame, TracedPath, _fmt, frame_body, scale_attr, svg_document
+
+__all__ = ["svg_document", "animated_svg", "lottie_document", "parse_path"]
+
+
+# ----------------------------------------------------------------------------- animated SVG
+def animated_svg(frames: list[TracedFrame], palette: Palette, fps: float, *,
+                 background_rect: bool = False) -> str:
+    """One SVG document showing ``frames`` in sequence at ``fps`` (SMIL, loops forever)."""
+    if not frames:
+        raise ValueError("no frames")
+    n = len(frames)
+    w, h = frames[0].width, frames[0].height
+    dur = n / float(fps)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{w}" height="{h}" '
+           f'viewBox="0 0 {w} {h}">',
+           f"<title>vectorwan: {n} frames at {_fmt(fps)} fps, {len(palette)} colours</title>"]
+    if background_rect and palette.background is not None:
+        out.append(f'<rect id="background" width="{w}" height="{h}" fill="{hex_color(palette.background)}"/>')
+    for t, fr in enumerate(frames):
+        vis = "visible" if t == 0 else "hidden"
+        out.append(f'<g id="frame{t:05d}" class="frame" data-frame="{t}" visibility="{vis}"'
+                   f"{scale_attr(fr.scale)}>")
+        if n > 1:
+            a, b = t / n, (t + 1) / n
+            if t == 0:
+                values, times = "visible;hidden", f"0;{_fmt(b)}"
+            elif t == n - 1:
+                values, times = "hidden;visible", f"0;{_fmt(a)}"
+            else:
+                values, times = "hidden;visible;hidden", f"0;{_fmt(a)};{_fmt(b)}"
+            out.append(f' <animate attributeName="visibility" values="{values}" keyTimes="{times}" '
+                       f'dur="{_fmt(dur)}s" calcMode="discrete" repeatCount="indefinite"/>')
+        body = frame_body(fr, palette, id_prefix=f"f{t:05d}-", indent=" ")
+        if body:
+            out.append(body)
+        out.append("</g>")
+    out.append("</svg>\n")
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- path parsing
+def parse_path(path: TracedPath, scale: int = 1, ndigits: int = 2) -> list[dict]:
+    """A vtracer path (absolute M/L/C/Z) → Lottie beziers in source pixels.
+
+    Each sub-path becomes ``{"c": True, "v": [...], "i": [...], "o": [...]}`` with tangents
+    relative to their vertex, as the Lottie spec wants.
+    """
+    toks = path.d.replace(",", " ").split()
+    subs: list[dict] = []
+    v: list[list[float]] = []
+    ti: list[list[float]] = []
+    to: list[list[float]] = []
+    s = 1.0 / scale
+
+    def pt(x, y):
+        return [(float(x) + path.tx) * s, (float(y) + path.ty) * s]
+
+    def close():
+        if v:
+            # a closing segment back onto the first vertex duplicates it: fold the tangents in
+            if len(v) > 1 and abs(v[-1][0] - v[0][0]) < 1e-9 and abs(v[-1][1] - v[0][1]) < 1e-9:
+                ti[0] = ti[-1]
+                v.pop(), ti.pop(), to.pop()
+            subs.append({
+                "c": True,
+                "v": [[round(x, ndigits), round(y, ndigits)] for x, y in v],
+                "i": [[round(a - x, ndigits), round(b - y, ndigits)] for (a, b), (x, y) in zip(ti, v)],
+                "o": [[round(a - x, ndigits), round(b - y, ndigits)] for (a, b), (x, y) in zip(to, v)],
+            })
+
+    i, n = 0, len(toks)
+    while i < n:
+        c = toks[i]
+        if c == "M":
+            close()
+            p = pt(toks[i + 1], toks[i + 2])
+            v, ti, to = [p], [p], [p]
+            i += 3
+        elif c == "L":
+            p = pt(toks[i + 1], toks[i + 2])
+            v.append(p), ti.append(p), to.append(p)
+            i += 3
+        elif c == "C":
+            c1, c2, p = pt(toks[i + 1], toks[i + 2]), pt(toks[i + 3], toks[i + 4]), pt(toks[i + 5], toks[i + 6])
+            to[-1] = c1
+            v.append(p), ti.append(c2), to.append(p)
+            i += 7
+        elif c == "Z":
+            close()
+            v, ti, to = [], [], []
+            i += 1
+        else:  # implicit repeat of the previous command is never emitted by vtracer
+            raise ValueError(f"unexpected token {c!r} in path data")
+    close()
+    return subs
+
+
+# ----------------------------------------------------------------------------- Lottie
+_EMPTY = {"c": False, "v": [], "i": [], "o": []}
+
+
+def _static(v):
+    return {"a": 0, "k": v}
+
+
+def _transform_shape() -> dict:
+    return {"ty": "tr", "nm": "Transform", "p": _static([0, 0]), "a": _static([0, 0]), "s": _static([100, 100]),
+            "r": _static(0), "o": _static(100), "sk": _static(0), "sa": _static(0)}
+
+
+def _layer_transform() -> dict:
+    return {"o": _static(100), "r": _static(0), "p": _static([0, 0, 0]), "a": _static([0, 0, 0]),
+            "s": _static([100, 100, 100])}
+
+
+def _rgba01(rgb) -> list[float]:
+    return [round(int(c) / 255.0, 4) for c in rgb] + [1]
+
+
+def _animated_path(per_frame: dict[int, dict], n_frames: int) -> dict:
+    """Hold keyframes for one sub-path slot: shape where present, an empty path elsewhere."""
+    if n_frames == 1:
+        return _static(per_frame.get(0, _EMPTY))
+    kfs, last = [], None
+    for t in range(n_frames):
+        val = per_frame.get(t, _EMPTY)
+        if val is last or (last is not None and val == last):
+            continue
+        kfs.append({"t": t, "s": [val], "h": 1})
+        last = val
+    if len(kfs) == 1:
+        return _static(kfs[0]["s"][0])
+    return {"a": 1, "k": kfs}
+
+
+def lottie_document(frames: list[TracedFrame], palette: Palette, fps: float, *,
+                    background_rect: bool = False, name: str = "vectorwan") -> dict:
+    """Lottie (bodymovin) JSON: one shape layer per colour layer, per-frame shape keyframes."""
+    if not frames:
+        raise ValueError("no frames")
+    n = len(frames)
+    w, h = frames[0].width, frames[0].height
+    layers = []
+    for li in range(len(palette)):
+        # shape id -> frame -> list of beziers
+        shapes: dict[int, dict[int, list[dict]]] = {}
+        for t, fr in enumerate(frames):
+            if li >= len(fr.layers):
+                continue
+            for k, p in enumerate(fr.layers[li]):
+                sid = p.shape if p.shape >= 0 else 1_000_000 + k
+                shapes.setdefault(sid, {}).setdefault(t, []).extend(parse_path(p, fr.scale))
+        if not shapes:
+            continue
+        groups = []
+        for sid in sorted(shapes):
+            per_t = shapes[sid]
+            slots = max(len(v) for v in per_t.values())
+            items = [{"ty": "sh", "nm": f"path {j}", "ks": _animated_path(
+                {t: subs[j] for t, subs in per_t.items() if j < len(subs)}, n)} for j in range(slots)]
+            items.append({"ty": "fl", "nm": "Fill", "c": _static(_rgba01(palette.colors[li])),
+                          "o": _static(100), "r": 2})
+            items.append(_transform_shape())
+            groups.append({"ty": "gr", "nm": f"shape {sid}", "it": items})
+        layers.append({"ddd": 0, "ty": 4, "nm": f"layer{li:02d} {hex_color(palette.colors[li])}", "sr": 1,
+                       "ks": _layer_transform(), "ao": 0, "shapes": groups, "ip": 0, "op": n, "st": 0, "bm": 0})
+    if background_rect and palette.background is not None:
+        rect = {"ty": "rc", "nm": "Rect", "d": 1, "p": _static([w / 2, h / 2]), "s": _static([w, h]), "r": _static(0)}
+        fill = {"ty": "fl", "nm": "Fill", "c": _static(_rgba01(palette.background)), "o": _static(100), "r": 1}
+        layers.append({"ddd": 0, "ty": 4, "nm": "background", "sr": 1, "ks": _layer_transform(), "ao": 0,
+                       "shapes": [{"ty": "gr", "nm": "background", "it": [rect, fill, _transform_shape()]}],
+                       "ip": 0, "op": n, "st": 0, "bm": 0})
+    # Lottie draws the first layer on top: palette index 0 is the bottom layer
+    layers = layers[-1::-1] if not background_rect else layers[:-1][::-1] + layers[-1:]
+    for ind, layer in enumerate(layers, 1):
+        layer["ind"] = ind
+    return {"v": "5.7.0", "fr": float(fps), "ip": 0, "op": n, "w": int(w), "h": int(h), "nm": name,
+            "ddd": 0, "assets": [], "layers": layers,
+            "meta": {"g": "vectorwan vectorize", "palette": palette.hex}}

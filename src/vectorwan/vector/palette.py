@@ -1,0 +1,309 @@
+"""Colour layer: one palette for a whole clip, and fast quantisation to it.
+
+The palette is chosen once (weighted k-means in CIELAB over pixels sampled from several
+frames) and every frame is quantised to the same colours, so a colour can neither drift nor
+flicker between frames. Pixels on anti-aliased edges are left out of the palette fit (they
+are blends of two flat colours, not colours of their own) unless the image has too few flat
+pixels for that to make sense (photos, noisy video).
+
+Everything here is pure numpy/OpenCV: arrays in, arrays out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+MAX_COLORS = 64
+AUTO_MAX_COLORS = 32
+TRANSPARENT = 255  # label value of a transparent pixel (so a palette holds at most 254 colours)
+
+
+# ----------------------------------------------------------------------------- colour space
+def to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB uint8 (...×3) → CIELAB float32 (L in 0..100)."""
+    rgb = np.asarray(rgb, np.uint8)
+    f = rgb.reshape(-1, 1, 3).astype(np.float32) / 255.0
+    return cv2.cvtColor(f, cv2.COLOR_RGB2Lab).reshape(rgb.shape[:-1] + (3,))
+
+
+def pack_rgb(rgb: np.ndarray) -> np.ndarray:
+    """uint8 ...×3 → int32 codes r<<16 | g<<8 | b."""
+    rgb = np.asarray(rgb, np.uint8)
+    return (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
+
+
+def unpack_rgb(codes: np.ndarray) -> np.ndarray:
+    codes = np.asarray(codes, np.int64)
+    return np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], -1).astype(np.uint8)
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    return np.asarray(rgb, np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+def hex_color(rgb) -> str:
+    r, g, b = (int(v) for v in rgb)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+# ----------------------------------------------------------------------------- quantisation
+class Quantizer:
+    """Nearest palette colour (in CIELAB) for every pixel, memoised per RGB value.
+
+    A flat-colour frame holds few distinct colours, so a lazily filled 2^24 lookup table
+    makes quantisation a gather: only colours never seen before are measured.
+    """
+
+    def __init__(self, colors: np.ndarray):
+        self.colors = np.asarray(colors, np.uint8).reshape(-1, 3)
+        if not 1 <= len(self.colors) < TRANSPARENT:
+            raise ValueError(f"palette must hold 1..{TRANSPARENT - 1} colours, got {len(self.colors)}")
+        self._lab = to_lab(self.colors).astype(np.float32)
+        self._lab_sq = (self._lab ** 2).sum(1)
+        self._lut: np.ndarray | None = None
+
+    def nearest_codes(self, codes: np.ndarray) -> np.ndarray:
+        """Exact nearest palette index for packed colours (no memo)."""
+        lab = to_lab(unpack_rgb(codes)).reshape(-1, 3)
+        d = self._lab_sq[None, :] - 2.0 * lab @ self._lab.T
+        return d.argmin(1).astype(np.uint8)
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """uint8 H×W×3 → uint8 H×W palette indices."""
+        if self._lut is None:
+            self._lut = np.full(1 << 24, TRANSPARENT, np.uint8)
+        codes = pack_rgb(rgb[..., :3])
+        out = self._lut[codes]
+        miss = out == TRANSPARENT
+        if miss.any():
+            new = np.unique(codes[miss])
+            self._lut[new] = self.nearest_codes(new)
+            out[miss] = self._lut[codes[miss]]
+        return out
+
+    def distance(self, rgb: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """ΔE (CIE76) between pixels and the given palette entries."""
+        lab = to_lab(rgb)
+        return np.linalg.norm(lab - self._lab[index], axis=-1)
+
+
+# ----------------------------------------------------------------------------- sampling
+def flat_mask(rgb: np.ndarray, tol: int = 8) -> np.ndarray:
+    """Pixels whose 4-neighbours all lie within ``tol`` levels: interiors of flat regions."""
+    x = rgb.astype(np.int16)
+    ok = np.ones(rgb.shape[:2], bool)
+    dy = np.abs(x[1:] - x[:-1]).max(-1) <= tol
+    dx = np.abs(x[:, 1:] - x[:, :-1]).max(-1) <= tol
+    ok[1:] &= dy
+    ok[:-1] &= dy
+    ok[:, 1:] &= dx
+    ok[:, :-1] &= dx
+    return ok
+
+
+def sample_colors(frames_rgb: np.ndarray, opaque: np.ndarray | None = None, *, max_frames: int = 16,
+                  max_pixels: int = 400_000, flat_only: bool = True, min_flat_share: float = 0.3,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct colours and their pixel counts over evenly sampled frames.
+
+    ``frames_rgb``: T×H×W×3 uint8; ``opaque``: T×H×W bool (pixels that will be traced).
+    Returns (colors U×3 uint8, weights U float64).
+    """
+    t = len(frames_rgb)
+    idx = np.unique(np.linspace(0, t - 1, min(t, max_frames)).round().astype(int))
+    picked, flat_picked = [], []
+    for i in idx:
+        f = frames_rgb[i]
+        m = np.ones(f.shape[:2], bool) if opaque is None else opaque[i]
+        picked.append(f[m])
+        if flat_only:
+            flat_picked.append(f[m & flat_mask(f)])
+    pix = np.concatenate(picked) if picked else np.zeros((0, 3), np.uint8)
+    if flat_only:
+        flat = np.concatenate(flat_picked)
+        if len(pix) and len(flat) >= min_flat_share * len(pix):
+            pix = flat
+    if len(pix) == 0:
+        return np.zeros((0, 3), np.uint8), np.zeros(0)
+    if len(pix) > max_pixels:
+        pix = pix[np.random.default_rng(seed).choice(len(pix), max_pixels, replace=False)]
+    codes, counts = np.unique(pack_rgb(pix), return_counts=True)
+    return unpack_rgb(codes), counts.astype(np.float64)
+
+
+# ----------------------------------------------------------------------------- k-means
+def weighted_kmeans(lab: np.ndarray, w: np.ndarray, k: int, *, iters: int = 25, seed: int = 0):
+    """Deterministic weighted k-means (k-means++ seeding). Returns (centres k×3, assignment)."""
+    n = len(lab)
+    k = min(k, n)
+    rng = np.random.default_rng(seed)
+    p = w / w.sum()
+    centres = [lab[int(np.argmax(w))]]  # the most frequent colour first: stable across runs
+    d2 = ((lab - centres[0]) ** 2).sum(1)
+    for _ in range(1, k):
+        prob = p * d2
+        s = prob.sum()
+        if s <= 0:
+            break
+        j = int(rng.choice(n, p=prob / s))
+        centres.append(lab[j])
+        d2 = np.minimum(d2, ((lab - lab[j]) ** 2).sum(1))
+    c = np.array(centres, np.float64)
+    x2 = (lab ** 2).sum(1)
+    assign = np.zeros(n, np.int64)
+    for it in range(iters):
+        d = x2[:, None] - 2 * lab @ c.T + (c ** 2).sum(1)[None]
+        new = d.argmin(1)
+        if it and np.array_equal(new, assign):
+            break
+        assign = new
+        sw = np.bincount(assign, weights=w, minlength=len(c))
+        for ch in range(3):
+            num = np.bincount(assign, weights=w * lab[:, ch], minlength=len(c))
+            c[:, ch] = np.where(sw > 0, num / np.maximum(sw, 1e-12), c[:, ch])
+    return c, assign
+
+
+def _cluster_colors(colors: np.ndarray, w: np.ndarray, assign: np.ndarray, k: int) -> np.ndarray:
+    """Weighted mean RGB of each cluster (exact for clusters of one flat colour)."""
+    sw = np.bincount(assign, weights=w, minlength=k)
+    out = np.zeros((k, 3))
+    for ch in range(3):
+        out[:, ch] = np.bincount(assign, weights=w * colors[:, ch], minlength=k) / np.maximum(sw, 1e-12)
+    keep = sw > 0
+    return np.clip(np.rint(out[keep]), 0, 255).astype(np.uint8)
+
+
+def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
+    order = np.argsort(x, kind="stable")
+    cw = np.cumsum(w[order])
+    return float(x[order][min(int(np.searchsorted(cw, q * cw[-1])), len(x) - 1)])
+
+
+AUTO_SIZES = (2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64)
+
+
+def fit_palette(colors: np.ndarray, weights: np.ndarray, k: int | None = None, *,
+                max_colors: int = AUTO_MAX_COLORS, target_delta_e: float = 3.0, quantile: float = 0.99,
+                seed: int = 0) -> np.ndarray:
+    """Choose palette colours (uint8 K×3) from weighted distinct colours.
+
+    ``k`` given: exactly min(k, distinct colours). ``k`` None: the smallest size for which
+    ``quantile`` of the pixels (by weight) lie within ΔE ``target_delta_e`` of their palette
+    colour, capped at ``max_colors``.
+    """
+    colors = np.asarray(colors, np.uint8)
+    if len(colors) == 0:
+        return np.zeros((0, 3), np.uint8)
+    lab = to_lab(colors).astype(np.float64)
+    if k is not None:
+        c, assign = weighted_kmeans(lab, weights, k, seed=seed)
+        return _dedupe(_cluster_colors(colors, weights, assign, len(c)))
+    sizes = [s for s in AUTO_SIZES if s < max_colors] + [max_colors]
+    best = None
+    for kk in sizes:
+        c, assign = weighted_kmeans(lab, weights, kk, seed=seed)
+        best = (c, assign)
+        err = np.sqrt(((lab - c[assign]) ** 2).sum(1))
+        if kk >= len(colors) or weighted_quantile(err, weights, quantile) <= target_delta_e:
+            break
+    c, assign = best
+    return _dedupe(_cluster_colors(colors, weights, assign, len(c)))
+
+
+def _dedupe(colors: np.ndarray, min_delta_e: float = 1.0) -> np.ndarray:
+    lab = to_lab(colors)
+    keep: list[int] = []
+    for i in range(len(colors)):
+        if all(np.linalg.norm(lab[i] - lab[j]) >= min_delta_e for j in keep):
+            keep.append(i)
+    return colors[keep]
+
+
+# ----------------------------------------------------------------------------- stacking order
+def boundary_length(mask: np.ndarray) -> int:
+    return int((mask[1:] != mask[:-1]).sum() + (mask[:, 1:] != mask[:, :-1]).sum())
+
+
+def stacking_order(colors: np.ndarray, labels: np.ndarray | None = None, how: str = "luminance") -> np.ndarray:
+    """Bottom-to-top order of palette colours, fixed for the whole clip.
+
+    ``luminance``: light colours at the bottom, dark (outlines) on top.
+    ``area``: colours covering most pixels at the bottom (needs ``labels``, a T×H×W sample).
+    ``greedy``: bottom-up, each step removes the colour whose removal leaves the remaining
+    union with the shortest boundary (fewest, simplest stacked shapes; needs ``labels``).
+    """
+    k = len(colors)
+    lum = luminance(colors)
+    if how == "luminance" or labels is None or k <= 1:
+        return np.argsort(-lum, kind="stable")
+    counts = np.bincount(labels[labels != TRANSPARENT].ravel(), minlength=k)[:k]
+    if how == "area":
+        return np.lexsort((-lum, -counts))
+    if how != "greedy":
+        raise ValueError(f"unknown stacking order {how!r}")
+    rest = [c for c in np.argsort(-lum, kind="stable") if counts[c] > 0]
+    bottom: list[int] = []
+    while len(rest) > 1:
+        costs = []
+        for c in rest:
+            others = np.isin(labels, [d for d in rest if d != c])
+            costs.append(sum(boundary_length(m) for m in others))
+        j = int(np.argmin(costs))
+        bottom.append(rest.pop(j))
+    bottom += rest
+    bottom += [c for c in range(k) if c not in bottom]
+    return np.array(bottom)
+
+
+# ----------------------------------------------------------------------------- the palette
+@dataclass
+class Palette:
+    """Colours in stacking order: index 0 is the bottom layer, the last one is on top."""
+
+    colors: np.ndarray  # uint8 K×3
+    background: tuple[int, int, int] | None = None  # solid background colour, when one was detected
+    order: str = "luminance"
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.colors)
+
+    @property
+    def hex(self) -> list[str]:
+        return [hex_color(c) for c in self.colors]
+
+    def to_json(self) -> dict:
+        return {
+            "size": len(self.colors),
+            "colors": self.hex,
+            "rgb": self.colors.astype(int).tolist(),
+            "order": self.order,
+            "stacking": "index 0 is the bottom layer",
+            "background": hex_color(self.background) if self.background is not None else None,
+            **self.meta,
+        }
+
+
+def detect_background(frames_rgb: np.ndarray, *, max_frames: int = 16, tol: float = 6.0,
+                      min_share: float = 0.9) -> tuple[int, int, int] | None:
+    """A solid background colour if ≥ ``min_share`` of border pixels (over sampled frames)
+    lie within ΔE ``tol`` of their median colour, else None."""
+    t = len(frames_rgb)
+    idx = np.unique(np.linspace(0, t - 1, min(t, max_frames)).round().astype(int))
+    border = []
+    for i in idx:
+        f = frames_rgb[i]
+        border += [f[0], f[-1], f[:, 0], f[:, -1]]
+    b = np.concatenate(border)
+    med = np.median(b, axis=0).round().astype(np.uint8)
+    codes, counts = np.unique(pack_rgb(b), return_counts=True)
+    mode = unpack_rgb(codes[np.argmax(counts)])
+    ref = mode if np.linalg.norm(to_lab(mode) - to_lab(med)) < tol else med
+    de = np.linalg.norm(to_lab(b) - to_lab(ref), axis=-1)
+    if (de <= tol).mean() < min_share:
+        return None
+    return tuple(int(v) for v in ref)
