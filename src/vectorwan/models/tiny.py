@@ -13,7 +13,9 @@ TINY_TRANSFORMER = dict(
     text_dim=32, freq_dim=256, ffn_dim=128, num_layers=2, cross_attn_norm=True,
     qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
 )
-TINY_VAE = dict(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
+# Wan 2.1's VAE block layout (dim_mult [1,2,4,4], 2 res blocks) at base width 3, so that the
+# original-layout converters (which assume that layout) apply to it too
+TINY_VAE = dict(base_dim=3, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, temperal_downsample=[False, True, True])
 TINY_TEXT_ENCODER = dict(
     vocab_size=384, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
     relative_attention_num_buckets=8, relative_attention_max_distance=32,

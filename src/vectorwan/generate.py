@@ -1,0 +1,244 @@
+"""T2I / T2V / V2V on diffusers' Wan pipelines, with LoRAs, reproducible from a seed.
+
+This module adds only what the pipelines lack: LoRA files of every format, defaults per
+model, output files by extension with a JSON sidecar and a contact sheet, batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vectorwan.errors import UserError
+
+# Wan 2.1's own negative prompt (wan/configs/shared_config.py, `sample_neg_prompt`)
+WAN_NEGATIVE_PROMPT = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，"
+    "丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，"
+    "杂乱的背景，三条腿，背景人很多，倒着走"
+)
+# Wan 2.1 T2V 1.3B defaults (480p); the tiny model gets small ones
+WAN_DEFAULTS = dict(height=480, width=832, frames=81, steps=50, guidance=5.0, shift=3.0, fps=16)
+TINY_DEFAULTS = dict(height=64, width=64, frames=17, steps=10, guidance=5.0, shift=3.0, fps=16)
+VIDEO_OUT = {".mp4", ".webm", ".gif", ".webp", ".mov", ".mkv"}
+
+
+@dataclass
+class Request:
+    prompt: str
+    task: str = "t2v"  # t2i | t2v | v2v
+    negative_prompt: str | None = None  # None → Wan's standard negative prompt
+    video: str | None = None
+    strength: float = 0.7
+    frames: int | None = None
+    height: int | None = None
+    width: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    shift: float | None = None
+    seed: int = 0
+    num_videos: int = 1
+    fps: float | None = None
+
+
+@dataclass
+class Engine:
+    """A loaded pipeline (T2V and V2V share components) with its LoRAs applied."""
+
+    model: str
+    loras: list[tuple[str, float]] = field(default_factory=list)
+    fuse: bool = False
+    offload: str = "none"  # none | model | sequential | group
+    vae_tiling: bool = False
+    dtype: str = "auto"
+
+    def __post_init__(self):
+        import torch
+        from diffusers import WanVideoToVideoPipeline
+
+        from vectorwan.models.loading import load_pipeline, resolve, torch_dtype
+
+        self.source = resolve(self.model)
+        dt = torch_dtype(self.dtype, "bf16")
+        self.t2v = load_pipeline(self.source, dtype=dt)
+        if self.source.kind == "tiny":
+            self.defaults = dict(TINY_DEFAULTS)
+        else:
+            self.defaults = dict(WAN_DEFAULTS)
+            sampling = Path(self.source.location) / "sampling.json"
+            if sampling.is_file():
+                s = json.loads(sampling.read_text())
+                self.defaults.update({k: s[k] for k in ("steps", "guidance", "shift") if k in s})
+        if self.loras:
+            from vectorwan.models.lora_apply import apply_loras
+
+            apply_loras(self.t2v, self.loras, fuse=self.fuse)
+        import inspect
+
+        accepted = inspect.signature(WanVideoToVideoPipeline.__init__).parameters
+        self.v2v = WanVideoToVideoPipeline(**{k: v for k, v in self.t2v.components.items() if k in accepted})
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        if self.offload != "none" and device != "cuda":
+            raise UserError(f"--offload {self.offload} needs a CUDA GPU; drop it on a CPU")
+        for pipe in (self.t2v, self.v2v):
+            if self.offload == "model":
+                pipe.enable_model_cpu_offload()
+            elif self.offload == "sequential":
+                pipe.enable_sequential_cpu_offload()
+            elif device == "cuda":
+                pipe.to(device)
+        if self.offload == "group":
+            self.t2v.transformer.enable_group_offload(onload_device=torch.device("cuda"), offload_device=torch.device("cpu"),
+                                                      offload_type="block_level", num_blocks_per_group=1)
+        if self.vae_tiling:
+            self.t2v.vae.enable_tiling()
+        self.device = device
+
+    def settings(self, req: Request) -> dict:
+        d = self.defaults
+        s = {k: getattr(req, k) if getattr(req, k) is not None else d[k]
+             for k in ("height", "width", "frames", "steps", "guidance", "shift", "fps")}
+        if req.task == "t2i":
+            s["frames"] = 1
+        for k in ("height", "width"):
+            if s[k] <= 0 or s[k] % 16:
+                raise UserError(f"--{k} {s[k]}: must be a positive multiple of 16")
+        if s["frames"] < 1 or (s["frames"] - 1) % 4:
+            raise UserError(f"--frames {s['frames']}: Wan needs 4n+1 frames (1, 5, 9, ..., 81)")
+        if s["steps"] < 1:
+            raise UserError(f"--steps {s['steps']}: must be ≥ 1")
+        return s
+
+    def _scheduler(self, pipe, shift: float):
+        from diffusers import UniPCMultistepScheduler
+
+        cfg = dict(pipe.scheduler.config)
+        if cfg.get("flow_shift") != shift:
+            pipe.scheduler = UniPCMultistepScheduler.from_config(cfg, flow_shift=shift)
+
+    def run(self, req: Request) -> tuple[np.ndarray, dict]:
+        """Frames as float32 K×F×H×W×3 in [0, 1] (exactly what the pipeline returns) + settings."""
+        import torch
+
+        s = self.settings(req)
+        neg = WAN_NEGATIVE_PROMPT if req.negative_prompt is None else req.negative_prompt
+        gen = torch.Generator(device="cpu").manual_seed(req.seed)
+        common = dict(prompt=req.prompt, negative_prompt=neg, height=s["height"], width=s["width"],
+                      num_inference_steps=s["steps"], guidance_scale=s["guidance"], generator=gen,
+                      num_videos_per_prompt=req.num_videos, output_type="np")
+        if req.task == "v2v":
+            frames, fps = self.input_video(req, s)
+            s["frames"], s["fps"] = len(frames), req.fps or fps
+            if int(s["steps"] * req.strength) < 1:  # no denoising step left: the VAE round trip
+                return self.round_trip(frames)[None], s
+            self._scheduler(self.v2v, s["shift"])
+            from PIL import Image
+
+            out = self.v2v(video=[Image.fromarray(f) for f in frames], strength=req.strength, **common).frames
+        else:
+            self._scheduler(self.t2v, s["shift"])
+            out = self.t2v(num_frames=s["frames"], **common).frames
+        return np.asarray(out, dtype=np.float32), s
+
+    def input_video(self, req: Request, s: dict) -> tuple[np.ndarray, float]:
+        from vectorwan.data.dataset import round_frames
+        from vectorwan.data.load import resize_crop
+        from vectorwan.frames import composite, read_frames
+
+        if not req.video:
+            raise UserError("--task v2v needs --video INPUT")
+        clip = read_frames(req.video)
+        frames = composite(clip.frames)
+        n = round_frames(min(len(frames), req.frames or len(frames)))
+        h = req.height or (clip.frames.shape[1] // 16 * 16)
+        w = req.width or (clip.frames.shape[2] // 16 * 16)
+        if h < 16 or w < 16:
+            raise UserError(f"{req.video}: frames of {clip.frames.shape[2]}x{clip.frames.shape[1]} are too small (need ≥ 16 px)")
+        s["height"], s["width"] = h, w
+        return resize_crop(frames[:n], h, w), clip.fps
+
+    def round_trip(self, frames: np.ndarray) -> np.ndarray:
+        """decode(encode(frames)) through the pipeline's VAE, float32 F×H×W×3 in [0, 1]."""
+        import torch
+
+        vae = self.v2v.vae
+        x = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].to(vae.device, vae.dtype) / 127.5 - 1.0
+        with torch.no_grad():
+            z = vae.encode(x).latent_dist.mode()
+            y = vae.decode(z, return_dict=False)[0]
+        y = self.v2v.video_processor.postprocess_video(y, output_type="np")
+        return np.asarray(y[0], dtype=np.float32)
+
+
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(frames * 255.0), 0, 255).astype(np.uint8)
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def output_paths(out: Path, k: int, n: int) -> Path:
+    if n == 1:
+        return out
+    return out.with_name(f"{out.stem}-{k}{out.suffix}") if out.suffix else out.with_name(f"{out.name}-{k}")
+
+
+def save_outputs(frames: np.ndarray, out: Path, settings: dict, record: dict) -> list[dict]:
+    """Write each of K clips to ``out`` (by extension), a ``.json`` sidecar and a contact sheet."""
+    from PIL import Image
+
+    from vectorwan.atomic import atomic_path, write_json
+    from vectorwan.frames import contact_sheet, write_frames
+
+    ext = out.suffix.lower()
+    if ext and ext not in VIDEO_OUT | {".png"}:
+        raise UserError(f"--out {out}: unsupported extension '{ext}'; use .mp4, .webm, .gif, .webp, .png or a folder")
+    written = []
+    for k, clip in enumerate(to_uint8(frames)):
+        path = output_paths(out, k, len(frames))
+        if ext == ".png" and len(clip) > 1:
+            raise UserError(f"--out {out}: a .png holds one frame; use .mp4/.gif/.webp or a folder for {len(clip)} frames")
+        write_frames(path, clip, fps=settings["fps"])
+        sheet = path.with_name(path.name + ".sheet.png")
+        with atomic_path(sheet) as tmp:
+            Image.fromarray(contact_sheet(clip, n=8)).save(tmp, format="PNG")
+        side = path.with_name(path.name + ".json")
+        write_json(side, {**record, "settings": settings, "index": k, "output": str(path), "contact_sheet": str(sheet)})
+        written.append({"output": str(path), "sidecar": str(side), "contact_sheet": str(sheet), "frames": len(clip)})
+    return written
+
+
+def make_record(engine: Engine, req: Request) -> dict:
+    import diffusers
+    import torch
+
+    from vectorwan import __version__
+    from vectorwan.models.loading import fingerprint
+
+    return {
+        "vectorwan": __version__, "diffusers": diffusers.__version__, "torch": torch.__version__,
+        "model": engine.model, "model_route": engine.source.kind,
+        "model_hash": fingerprint(engine.source, ("transformer", "vae", "text_encoder")),
+        "loras": [{"path": p, "scale": s, "sha256": sha256_file(p)} for p, s in engine.loras],
+        "fuse": engine.fuse, "request": asdict(req),
+        "negative_prompt_used": WAN_NEGATIVE_PROMPT if req.negative_prompt is None else req.negative_prompt,
+    }
+
+
+def generate(engine: Engine, req: Request, out: str | Path) -> list[dict]:
+    out = Path(out)
+    t0 = time.perf_counter()
+    frames, settings = engine.run(req)
+    record = make_record(engine, req)
+    record["seconds"] = round(time.perf_counter() - t0, 3)
+    return save_outputs(frames, out, settings, record)
