@@ -1,6 +1,7 @@
 """Benchmark ``vectorwan eval`` on an 81-frame 768×768 clip (Wan 2.1's default length and size).
 
     .venv/bin/python benchmarks/bench_eval.py [--frames 81] [--size 768] [--repeat 1] [--baseline]
+    .venv/bin/python benchmarks/bench_eval.py --sample-report DIR   # a small demo report
 
 Generates a synthetic flat-colour animation (3 shapes translating, rotating and scaling),
 writes it as an H.264 mp4 at 16 fps, then times the whole CLI in a fresh process
@@ -30,6 +31,33 @@ def make_clip(frames: int, size: int, seed: int = 0, wobble: float = 0.0) -> np.
     return np.concatenate([a[:, :, : size // 2], b[:, :, size // 2:]], axis=2)
 
 
+def sample_report(root: Path) -> int:
+    """Three prompts, candidate = clean animation, baseline = the same with wobble, palette
+    jitter and grain (what an unstable model does); plus references and a prompt file."""
+    from vectorwan.evaluate.synthetic import shapes_clip
+    from vectorwan.frames import write_frames
+
+    root.mkdir(parents=True, exist_ok=True)
+    specs = [("translate", 2.0, "three shapes sliding right, flat vector style"),
+             ("rotate", 3.0, "a blue square spinning, flat vector style"),
+             ("scale", 2.0, "a red ball growing, flat vector style")]
+    cands, bases = [], []
+    for i, (motion, speed, _) in enumerate(specs):
+        kw = dict(t=33, size=256, motion=motion, speed=speed, seed=i)
+        cands.append(write_frames(root / "clips" / f"candidate_{i}.mp4", shapes_clip(**kw), fps=16))
+        bases.append(write_frames(root / "clips" / f"baseline_{i}.mp4",
+                                  shapes_clip(**kw, wobble=1.0, palette_jitter=5, noise=2), fps=16))
+    (root / "clips" / "prompts.txt").write_text("".join(p + "\n" for *_, p in specs))
+    write_frames(root / "clips" / "refs" / "ref_0.png", shapes_clip(t=1, size=256, motion="static"))
+    cmd = [sys.executable, "-m", "vectorwan", "eval", *map(str, cands), "--baseline", *map(str, bases),
+           "--reference", str(root / "clips" / "refs"), "--prompt-file", str(root / "clips" / "prompts.txt"),
+           "--out", str(root / "report")]
+    print("command:", " ".join(cmd))
+    r = subprocess.run(cmd)
+    print("report:", root / "report" / "report.md")
+    return r.returncode
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--frames", type=int, default=81)
@@ -37,7 +65,10 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--baseline", action="store_true", help="also pass a (wobblier) baseline clip")
     ap.add_argument("--keep", metavar="DIR", help="keep the clip and report here instead of a temp folder")
+    ap.add_argument("--sample-report", metavar="DIR", help="instead: write a small candidate-vs-baseline demo report")
     a = ap.parse_args()
+    if a.sample_report:
+        return sample_report(Path(a.sample_report))
     from vectorwan.frames import write_frames
 
     root = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="bench_eval_"))

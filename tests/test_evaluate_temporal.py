@@ -107,3 +107,11 @@ def test_vbench_flicker_formula_and_top_mean():
 def test_dynamic_degree_needs_two_frames():
     with pytest.raises(UserError):
         dynamic_degree(np.zeros((1, 32, 32), np.uint8), 16.0)
+
+
+def test_net_motion_ignores_jitter_but_keeps_steady_motion():
+    steady = temporal(shapes_clip(t=17, size=128, motion="translate", speed=2), fps=16)
+    wobbly = temporal(shapes_clip(t=17, size=128, motion="static", wobble=2.0), fps=16)
+    assert steady["net_window"] == 8
+    assert steady["motion_net_px"] == pytest.approx(steady["motion_px"], rel=0.1)
+    assert wobbly["motion_net_px"] < 0.35 * wobbly["motion_px"]

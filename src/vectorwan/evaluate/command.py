@@ -57,6 +57,9 @@ def _check_args(a) -> None:
         raise UserError(f"--motion-tolerance must be ≥ 1, got {a.motion_tolerance}")
     if a.fps is not None and a.fps <= 0:
         raise UserError(f"--fps must be > 0, got {a.fps}")
+    for v in list(a.videos) + list(a.baseline or []):
+        if not Path(v).exists():  # fail before minutes of work on the other clips
+            raise UserError(f"{v}: no such file or folder; check the path")
     out = Path(a.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder; give a folder path")

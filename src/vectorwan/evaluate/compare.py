@@ -31,6 +31,7 @@ METRICS: list[Metric] = [
     Metric("temporal", "flicker_global", "global flicker (L*)", "lower", "{:.3f}"),
     Metric("temporal", "vbench_flicker", "VBench flicker", "higher", "{:.4f}"),
     Metric("temporal", "motion_px", "motion (px/frame)", None, "{:.2f}"),
+    Metric("temporal", "motion_net_px", "net motion (px/frame)", None, "{:.2f}"),
     Metric("temporal", "motion_top5_px", "motion top-5 % (px)", None, "{:.2f}"),
     Metric("temporal", "valid", "non-occluded share", None, "{:.3f}"),
     Metric("style", "compact8", "compactness@8", "higher", "{:.3f}"),
@@ -51,7 +52,7 @@ METRICS: list[Metric] = [
 ]
 
 MOTION_TOLERANCE = 1.5  # pairs are "at matched motion" when their motion ratio is within [1/1.5, 1.5]
-MOTION_FLOOR = 0.05  # px/frame: motions below this count as this (two static clips match)
+MOTION_FLOOR = 0.5  # px/frame (native): slower net motion counts as this, i.e. all near-static clips match
 
 
 def metric_value(result: dict, m: Metric) -> float:
@@ -120,8 +121,9 @@ def headline(e_cand: list[float], e_base: list[float], m_cand: list[float], m_ba
     """Temporal-consistency improvement: relative reduction of E_warp versus the baseline at
     matched motion.
 
-    Pairs are matched when r_i = max(m_c,i, f) / max(m_b,i, f) ∈ [1/τ, τ] (m = normal-flow motion,
-    f = ``MOTION_FLOOR`` px, τ = ``tolerance``). Over the matched set M:
+    Pairs are matched when r_i = max(m_c,i, f) / max(m_b,i, f) ∈ [1/τ, τ] (m = net motion
+    ``motion_net_px``, i.e. jitter does not count as motion; f = ``MOTION_FLOOR`` px,
+    τ = ``tolerance``). Over the matched set M:
 
         improvement = 1 − Σ_{i∈M} E_warp(c_i) / Σ_{i∈M} E_warp(b_i)
 
@@ -168,8 +170,8 @@ def compare(cands: list[dict], bases: list[dict], n_boot: int = 2000, seed: int 
     per_metric = {m.key: paired([metric_value(r, m) for r in cands], [metric_value(r, m) for r in bases],
                                 m.better, n_boot, seed) for m in METRICS}
     per_metric = {k: v for k, v in per_metric.items() if v["n"] > 0}
-    head = headline(val(cands, "e_warp"), val(bases, "e_warp"), val(cands, "motion_px"), val(bases, "motion_px"),
-                    tolerance, n_boot, seed)
+    head = headline(val(cands, "e_warp"), val(bases, "e_warp"), val(cands, "motion_net_px"),
+                    val(bases, "motion_net_px"), tolerance, n_boot, seed)
     return {"headline": head, "metrics": per_metric}
 
 

@@ -194,13 +194,15 @@ class ClipFlow:
 
     ``fwd[t]`` maps frame t → t+1, ``valid[t]`` is the mask of frame-t pixels that enter the
     warping metrics for that pair, ``flat[t]`` the share of them handled by the flat-fill rule
-    (see :func:`clip_flows`), ``scale`` = native px per analysis px (≥ 1).
+    (see :func:`clip_flows`), ``motion[t]`` = (mean, top-5 % mean) of the normal flow
+    :func:`normal_flow` of the DIS flow, ``scale`` = native px per analysis px (≥ 1).
     """
 
     fwd: np.ndarray  # float32 (T-1)×h×w×2
     valid: np.ndarray  # bool (T-1)×h×w
     scale: float
     flat: np.ndarray | None = None  # float (T-1,)
+    motion: np.ndarray | None = None  # (T-1)×2: mean and top-5 % normal flow per pair (analysis px)
 
 
 def clip_flows(gray: np.ndarray, scale: float = 1.0, preset: str = "medium",
@@ -223,17 +225,20 @@ def clip_flows(gray: np.ndarray, scale: float = 1.0, preset: str = "medium",
     fwd = np.empty((n, h, w, 2), np.float32)
     valid = np.empty((n, h, w), bool)
     flat = np.zeros(n)
+    motion = np.zeros((n, 2))
     edges = [colour_edges(x) for x in lab] if lab is not None else None
     for i in range(n):
         f = dis_flow(gray[i], gray[i + 1], dis)
         b = dis_flow(gray[i + 1], gray[i], dis)
         v = occlusion_mask(f, b)
+        nf = normal_flow(f, gray[i])
+        motion[i] = (float(nf.mean()) if nf.size else 0.0), top_mean(nf)
         if edges is not None:
-            r = top_mean(normal_flow(f, gray[i])) + FLAT_MARGIN
+            r = motion[i, 1] + FLAT_MARGIN
             m = flat_interior(edges[i], edges[i + 1], r)
             f[m] = 0.0
             v |= m
             flat[i] = m.mean()
         fwd[i] = f
         valid[i] = v
-    return ClipFlow(fwd, valid, float(scale), flat)
+    return ClipFlow(fwd, valid, float(scale), flat, motion)

@@ -39,7 +39,7 @@ def palette_distance(p: tuple[np.ndarray, np.ndarray], q: tuple[np.ndarray, np.n
     return float(0.5 * ((pw * d.min(1)).sum() / pw.sum() + (qw * d.min(0)).sum() / qw.sum()))
 
 
-def frame_palettes(lab: np.ndarray, k: int = PALETTE_K, stride: int = 2) -> list[tuple[np.ndarray, np.ndarray]]:
+def frame_palettes(lab: np.ndarray, k: int = PALETTE_K, stride: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
     """k-colour palette (centres, shares) of every frame, on every ``stride``-th pixel."""
     return [palette(f[::stride, ::stride], k) for f in lab]
 

@@ -20,7 +20,7 @@ def _font(size: int = 12):
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    """About ``n`` round tick values covering [lo, hi]."""
+    """About ``n`` round tick values covering [lo, hi] (first ≤ lo, last ≥ hi)."""
     if not np.isfinite(lo) or not np.isfinite(hi):
         return [0.0, 1.0]
     if hi - lo < 1e-12:
@@ -31,8 +31,10 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     step = next(s * mag for s in (1, 2, 2.5, 5, 10) if s * mag >= raw)
     start = math.floor(lo / step) * step
     ticks, v = [], start
-    while v <= hi + step * 0.5 and len(ticks) < 20:
+    while len(ticks) < 30:
         ticks.append(round(v, 12))
+        if v >= hi - 1e-12 * max(1.0, abs(hi)):
+            break
         v += step
     return ticks
 
@@ -79,7 +81,8 @@ def line_chart(series: list[tuple[str, list[float]]], title: str, xlabel: str = 
         d.text((x - 6, top + ph + 5), f"{int(t)}", fill=(60, 60, 60), font=fs)
     d.text((left + pw - 40, h - 14), xlabel, fill=(60, 60, 60), font=fs)
     colors = colors or PALETTE
-    lx = left + 8
+    lx = max(left + int(d.textlength(title, font=f)) + 24,
+             w - right - sum(30 + int(d.textlength(lab, font=fs)) for lab, _ in series))
     for k, (label, v) in enumerate(series):
         c = colors[k % len(colors)]
         v = np.asarray(v, float)
@@ -96,8 +99,8 @@ def line_chart(series: list[tuple[str, list[float]]], title: str, xlabel: str = 
         elif len(seg) == 1:
             x, y = seg[0]
             d.ellipse([x - 2, y - 2, x + 2, y + 2], fill=c)
-        d.line([lx, top + 9, lx + 14, top + 9], fill=c, width=3)
-        d.text((lx + 18, top + 3), label, fill=(0, 0, 0), font=fs)
+        d.line([lx, 12, lx + 14, 12], fill=c, width=3)
+        d.text((lx + 18, 5), label, fill=(0, 0, 0), font=fs)
         lx += 26 + int(d.textlength(label, font=fs))
     return np.asarray(img)
 

@@ -18,7 +18,8 @@ THUMB_HEIGHT = 112
 HEADLINE_WORDS = (
     "**Temporal-consistency improvement** = relative reduction of the warping error E_warp "
     "versus the baseline at matched motion: over the pairs (candidate i, baseline i) whose "
-    "motion (mean normal flow, px/frame) differs by at most a factor τ, "
+    "net motion (mean normal flow over ~0.5 s windows, px/frame, so jitter is not motion) "
+    "differs by at most a factor τ, "
     "`improvement = 1 − Σᵢ E_warp(candidateᵢ) / Σᵢ E_warp(baselineᵢ)`. "
     "Positive means the candidate is more temporally consistent. 95 % CI: percentile bootstrap over pairs."
 )
@@ -180,21 +181,24 @@ def write_plots(out: Path, cands: list[dict], bases: list[dict], thumbs_c: list,
                 if b is not None and b.get(sec):
                     s.append(("baseline", b[sec].get(per, {}).get(key, [])))
                 return s
-            panels += [line_chart(ser("e_warp"), "E_warp per pair (t → t+1)"),
-                       line_chart(ser("motion_px"), "motion: mean normal flow per pair (px)"),
-                       line_chart(ser("palette_drift_first", "identity", "per_frame"), "palette drift vs first frame (ΔE)"),
-                       line_chart(ser("layer_iou_warp", "identity", "per_pair"), "colour-layer IoU, t+1 warped onto t")]
+            size = (min(max(640, sheets[0].shape[1]), 1000), 200)
+            panels += [line_chart(ser("e_warp"), "E_warp per pair (t+1 warped onto t)", "pair t", size),
+                       line_chart(ser("motion_px"), "motion: mean normal flow per pair (px)", "pair t", size),
+                       line_chart(ser("palette_drift_first", "identity", "per_frame"),
+                                  "palette drift vs first frame (dE)", "frame", size),
+                       line_chart(ser("layer_iou_warp", "identity", "per_pair"),
+                                  "colour-layer IoU, t+1 warped onto t", "pair t", size)]
         img = stack(sheets + panels, pad=8)
         p = pdir / f"clip{i:02d}.png"
         _save_png(p, img)
         paths.append(f"plots/{p.name}")
         for g, rr in ((0, r), (1, b)):
             if rr is not None and rr.get("temporal"):
-                pts.append((f"{'cb'[g]}{i}", rr["temporal"]["motion_px"], rr["temporal"]["e_warp"] * 1e3, g))
+                pts.append((f"{'cb'[g]}{i}", rr["temporal"]["motion_net_px"], rr["temporal"]["e_warp"] * 1e3, g))
     if pts:
         p = pdir / "ewarp_vs_motion.png"
-        _save_png(p, scatter(pts, "E_warp ×10³ vs motion (blue: candidate, orange: baseline)",
-                             "motion (px/frame)", "E_warp ×10³"))
+        _save_png(p, scatter(pts, "E_warp x1000 vs motion (blue: candidate c, orange: baseline b)",
+                             "net motion (px/frame)", "E_warp x1000"))
         paths.append(f"plots/{p.name}")
     return paths
 

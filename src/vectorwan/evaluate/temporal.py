@@ -77,8 +77,28 @@ def compose(flows: np.ndarray) -> np.ndarray:
     return out
 
 
+NET_WINDOW_S = 0.5  # seconds over which net motion is measured
+
+
+def net_motion(flows: np.ndarray, gray: np.ndarray, window: int) -> list[float]:
+    """Net motion per frame over non-overlapping windows of ``window`` frames (analysis px).
+
+    For windows [a, a+W]: mean over edge pixels of frame a of |w_{a→a+W}·n| / W, with the
+    window flow composed from consecutive flows (:func:`compose`). A steady motion of v
+    px/frame keeps its value; zero-mean jitter of amplitude j adds only ~j/W, so this is the
+    motion that consistency is compared at (per-frame ``motion_px`` counts jitter too).
+    """
+    n = len(flows)
+    window = max(1, min(window, n))
+    out = []
+    for a in range(0, n - window + 1, window):
+        nf = normal_flow(compose(flows[a:a + window]), gray[a])
+        out.append(float(nf.mean()) / window if nf.size else 0.0)
+    return out
+
+
 def dynamic_degree(gray: np.ndarray, fps: float, scale: float = 1.0, flows: np.ndarray | None = None,
-                   preset: str = "medium") -> dict:
+                   preset: str = "medium", top5: np.ndarray | None = None) -> dict:
     """DIS-based dynamic degree, VBench's rule with DIS in place of RAFT (so not identical to VBench).
 
     Frames are sampled every s = max(1, round(fps/8)) frames (~8 fps). For each sampled pair,
@@ -87,14 +107,19 @@ def dynamic_degree(gray: np.ndarray, fps: float, scale: float = 1.0, flows: np.n
     flat colour). With m = min(h, w) of the analysed frames,
     thres = 6·m/256 and need = max(1, round(4·n/16)) for n sampled frames, the clip is
     *dynamic* when at least ``need`` pairs have score > thres. ``flows`` (consecutive forward
-    flows) are reused when s = 1. Scores are returned in native pixels (× ``scale``).
+    flows) and ``top5`` (their scores, s = 1) are reused: for s > 1 the flow i → i+s is their
+    composition w(x) = w₁(x) + w₂(x + w₁(x)) + … (:func:`compose`), which saves DIS calls.
+    ``static`` = mean score < thres/12 (0.5 px on a 256-px frame). Scores are returned in
+    native pixels (× ``scale``).
     """
     require_frames(len(gray), "the dynamic degree")
     stride = max(1, int(round(fps / VBENCH_TARGET_FPS)))
     idx = list(range(0, len(gray), stride))
     if len(idx) < 2:
         idx = [0, len(gray) - 1]
-    if flows is not None:
+    if stride == 1 and top5 is not None and len(top5) == len(gray) - 1:
+        scores = [float(x) for x in top5]
+    elif flows is not None:
         scores = [top_mean(normal_flow(compose(flows[i:j]), gray[i])) for i, j in zip(idx[:-1], idx[1:])]
     else:
         dis = make_dis(preset)
@@ -122,7 +147,8 @@ def temporal_metrics(rgb: np.ndarray, lab: np.ndarray, gray: np.ndarray, flow: C
     Returns clip means (over pairs) and per-pair curves:
     ``e_warp``, ``e_warp_L/a/b``, ``flicker``, ``flicker_global``, ``valid``, ``motion_px``
     (mean normal flow |w·n| over edge pixels, native px/frame, see :func:`normal_flow`),
-    ``motion_rel`` (= motion_px / native min side), ``motion_top5_px`` and ``dynamic`` (see
+    ``motion_rel`` (= motion_px / native min side), ``motion_net_px`` (net motion over
+    ~0.5 s windows, jitter removed, see :func:`net_motion`), ``motion_top5_px`` and ``dynamic`` (see
     :func:`dynamic_degree`), and ``vbench_flicker`` on ``native_rgb`` (or ``rgb``).
     """
     require_frames(len(rgb))
@@ -134,10 +160,17 @@ def temporal_metrics(rgb: np.ndarray, lab: np.ndarray, gray: np.ndarray, flow: C
         e = pair_errors(cur, nxt, flow.fwd[t], flow.valid[t])
         for k in per:
             per[k].append(e[k])
-        nf = normal_flow(flow.fwd[t], gray[t])
-        motion.append(float(nf.mean()) * flow.scale if nf.size else 0.0)
-        top.append(top_mean(nf) * flow.scale)
-    dyn = dynamic_degree(gray, fps, flow.scale, flows=flow.fwd, preset=preset)
+        if flow.motion is not None:
+            m, tp = flow.motion[t]
+        else:
+            nf = normal_flow(flow.fwd[t], gray[t])
+            m, tp = (float(nf.mean()) if nf.size else 0.0), top_mean(nf)
+        motion.append(float(m) * flow.scale)
+        top.append(float(tp) * flow.scale)
+    dyn = dynamic_degree(gray, fps, flow.scale, flows=flow.fwd, preset=preset,
+                         top5=None if flow.motion is None else flow.motion[:, 1])
+    window = max(2, int(round(fps * NET_WINDOW_S)))
+    net = net_motion(flow.fwd, gray, window)
     out = {k: _nanmean(v) for k, v in per.items()}
     if flow.flat is not None:
         out["flat_share"] = float(np.mean(flow.flat))
@@ -145,6 +178,8 @@ def temporal_metrics(rgb: np.ndarray, lab: np.ndarray, gray: np.ndarray, flow: C
         "motion_px": float(np.mean(motion)),
         "motion_rel": float(np.mean(motion)) / (min(gray.shape[1:3]) * flow.scale),
         "motion_top5_px": float(np.mean(top)),
+        "motion_net_px": float(np.mean(net)) * flow.scale,
+        "net_window": min(window, len(flow.fwd)),
         "dynamic": dyn["dynamic"],
         "static": dyn["static"],
         "vbench_flicker": vbench_flicker_score(native_rgb if native_rgb is not None else rgb),
