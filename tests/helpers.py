@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from vectorwan.data.synthetic import make_character_dataset
 
 
-def make_image_dataset(root: Path, n: int = 4, size: int = 64, trigger: str = "blobby_tok", rgba: bool = True) -> Path:
-    """A reference-format dataset (metadata.csv + train/) of flat-colour blobs."""
-    (root / "train").mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(n):
-        img = np.zeros((size, size, 4), np.uint8)
-        yy, xx = np.mgrid[:size, :size]
-        cy, cx, r = size / 2 + rng.integers(-6, 6), size / 2 + rng.integers(-6, 6), size / 3
-        inside = (yy - cy) ** 2 + (xx - cx) ** 2 < r * r
-        img[inside] = [240, 140, 30, 255]
-        img[inside & ((xx // 6) % 2 == 0)] = [20, 20, 20, 255]
-        if not rgba:
-            img[~inside] = [255, 255, 255, 255]
-        name = f"{i:02d}.png"
-        Image.fromarray(img if rgba else img[..., :3]).save(root / "train" / name)
-        rows.append((name, f"{trigger}, orange blob, black stripes, pose {i}"))
-    with (root / "metadata.csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["file_name", "text"])
-        w.writerows(rows)
-    return root
+def make_image_dataset(root: Path, n: int = 4, size: int = 64, trigger: str = "blobby_tok") -> Path:
+    """A reference-format dataset (metadata.csv + train/) of the project's drawn character."""
+    return make_character_dataset(root, n=n, size=size, trigger=trigger)
 
 
 def tiny_overrides(out: Path, data: Path, steps: int = 6, **extra) -> list[str]:

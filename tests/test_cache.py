@@ -53,7 +53,7 @@ def test_settings_or_content_change_is_a_miss(cfg, tmp_path):
     assert s["encoded_items"] == 3 and s["encoded_texts"] == 0
     from PIL import Image
 
-    f = tmp_path / "data" / "train" / "00.png"
+    f = tmp_path / "data" / "train" / "02.png"
     Image.open(f).transpose(Image.FLIP_LEFT_RIGHT).save(f)  # new content → one miss
     assert build_cache(cfg, progress=False)["encoded_items"] == 1
     # same bytes as an item already cached → a hit (entries are keyed by content)
