@@ -162,3 +162,23 @@ def _empty_config(tmp_path):
     f = tmp_path / "empty.toml"
     f.write_text("# everything from --set\n")
     return f
+
+
+def test_validation_samples_during_training(tmp_path, data, monkeypatch):
+    from vectorwan.models import loading as L
+
+    real = L.load_part
+    loaded = []
+    monkeypatch.setattr(L, "load_part", lambda s, p, d=None: (loaded.append(p), real(s, p, d))[1])
+    cfg = load_config(None, tiny_overrides(tmp_path / "run", data, steps=4, **{
+        "validation.prompts": '["blobby_tok, orange blob", "blobby_tok, sitting"]', "validation.every": 2,
+        "validation.num_frames": 5, "validation.steps": 2}))
+    train(cfg, progress=False)
+    for step in ("step-0000002", "step-0000004"):
+        folder = tmp_path / "run" / "samples" / step
+        assert sorted(p.name for p in folder.iterdir()) == ["00.mp4", "01.mp4", "sheet.png"]
+    assert list((tmp_path / "run" / "tensorboard").iterdir())
+    loaded.clear()
+    cfg.train.max_steps = 6
+    train(cfg, resume=True, progress=False)  # cache complete: the text encoder is never loaded
+    assert sorted(loaded) == ["transformer", "vae"]

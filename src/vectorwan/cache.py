@@ -45,6 +45,7 @@ class Plan:
     missing_items: list[tuple[str, object]]
     missing_texts: dict[str, str]
     empty_key: str | None  # key of the empty prompt (caption dropout), if needed
+    validation: list[str]  # keys of the validation prompts, then of the negative prompt
 
 
 def load_manifest(cache_dir: Path) -> dict:
@@ -79,8 +80,16 @@ def make_plan(cfg: Config, ds: Dataset, manifest: dict, latent_fp: str, text_fp:
     if d.caption_dropout > 0:
         empty_key = _sha("", text_fp, cfg.model.max_sequence_length)
         texts[empty_key] = ""
+    validation = []
+    if cfg.validation.every and cfg.validation.prompts:
+        from vectorwan.generate import WAN_NEGATIVE_PROMPT
+
+        for c in [*cfg.validation.prompts, WAN_NEGATIVE_PROMPT]:
+            tk = _sha(c, text_fp, cfg.model.max_sequence_length)
+            texts[tk] = c
+            validation.append(tk)
     missing_texts = {k: v for k, v in texts.items() if k not in manifest["texts"]}
-    return Plan(items, texts, missing_items, missing_texts, empty_key)
+    return Plan(items, texts, missing_items, missing_texts, empty_key, validation)
 
 
 def encode_texts(tokenizer, text_encoder, captions: list[str], max_len: int) -> list:
@@ -188,6 +197,7 @@ def build_cache(cfg: Config, progress: bool = True, encode_hook=None) -> dict:
     # the index of this config's items: what training reads
     index = {"settings": item_settings(cfg, latent_fp), "text_fingerprint": text_fp,
              "max_sequence_length": cfg.model.max_sequence_length, "empty_text": plan.empty_key,
+             "validation_texts": plan.validation,
              "entries": [{"key": k, "file": str(it.path), "texts": tk} for k, it, tk in plan.items]}
     write_json(cache_dir / "index.json", index)
     summary["encoded_items"], summary["encoded_texts"] = len(plan.missing_items), len(plan.missing_texts)
@@ -235,6 +245,7 @@ class CachedData:
             self.alpha.append(get("items", e["key"], ".alpha"))
             self.texts.append([get("texts", t) for t in e["texts"]])
         self.empty_text = get("texts", self.index["empty_text"]) if self.index.get("empty_text") else None
+        self.validation_texts = [get("texts", k) for k in self.index.get("validation_texts", [])]
         self.max_len = int(self.index["max_sequence_length"])
 
     def __len__(self) -> int:

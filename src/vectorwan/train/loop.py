@@ -144,6 +144,12 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
                       targets=cfg.lora.targets, trigger=cfg.data.trigger, base_model=cfg.model.path,
                       extra={"step": str(step), "learning_rate": str(t.learning_rate)})
 
+    validator = None
+    if main and cfg.validation.every and cfg.validation.prompts:
+        from vectorwan.train.validation import Validator
+
+        validator = Validator(cfg, model, data, source)
+
     # 4. the loop
     transformer.train()
     device = accelerator.device
@@ -193,6 +199,8 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
                             mem=f"{rec['peak_mem_mb']:.0f}MB")
         if t.save_every and (step + 1) % t.save_every == 0 and step + 1 < total:
             save(step + 1)
+        if validator and ((step + 1) % cfg.validation.every == 0 or step + 1 == total):
+            validator.run(step + 1, out, writer)
     bar.close()
     if start < total:
         save(total)
