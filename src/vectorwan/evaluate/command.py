@@ -100,9 +100,9 @@ def _note(msg: str) -> None:
 
 def run(args) -> int:
     _check_args(args)
-    import numpy as np
-
-    from vectorwan.evaluate.compare import aggregate, compare
+    import vectorwan
+    from vectorwan.evaluate.compare import MOTION_FLOOR, aggregate, compare
+    from vectorwan.evaluate.temporal import NET_WINDOW_S
     from vectorwan.evaluate.flow import to_rgb
     from vectorwan.evaluate.pipeline import Options, evaluate_frames
     from vectorwan.evaluate.report import thumbnails, write_report
@@ -119,7 +119,7 @@ def run(args) -> int:
         r = evaluate_frames(clip.frames, clip.fps, opts, refs)
         r = {"source": str(path), "prompt": prompt, **r}
         if r["skipped"]:
-            _note(f"{path}: {r['skipped']}, got {r['frames']}; reporting style metrics only")
+            _note(f"{path}: {r['skipped']}; reporting style metrics only")
         return r, thumbnails(to_rgb(clip.frames))
 
     cands, thumbs_c = zip(*[one(v, pr) for v, pr in zip(args.videos, prompts)])
@@ -127,8 +127,10 @@ def run(args) -> int:
     cands, bases = list(cands), list(bases)
     rep = {
         "tool": "vectorwan eval",
+        "version": getattr(vectorwan, "__version__", None),
         "settings": {"flow_side": args.flow_size, "preset": args.preset, "style_frames": args.style_frames,
                      "trace_frames": args.trace_frames, "motion_tolerance": args.motion_tolerance,
+                     "motion_floor_px": MOTION_FLOOR, "net_window_s": NET_WINDOW_S,
                      "bootstrap": args.bootstrap, "seed": args.seed, "reference": args.reference},
         "clips": cands,
         "baselines": bases or None,
@@ -143,5 +145,4 @@ def run(args) -> int:
         lo, hi = head["ci"]
         msg += f"; temporal-consistency improvement {100 * head['value']:+.1f} % (95 % CI {100 * lo:+.1f} … {100 * hi:+.1f})"
     print(msg)
-    del np
     return 0

@@ -65,10 +65,18 @@ def luminance(frames_rgb: np.ndarray) -> np.ndarray:
 
 def to_lab(frames_rgb: np.ndarray) -> np.ndarray:
     """sRGB uint8 [T×]H×W×3 → CIE L*a*b* float32 (L in 0..100, D65, sRGB gamma removed)."""
-    x = frames_rgb.astype(np.float32) / 255.0
-    if x.ndim == 3:
-        return cv2.cvtColor(x, cv2.COLOR_RGB2Lab)
-    return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2Lab) for f in x])
+    if frames_rgb.ndim == 3:
+        return _lab1(frames_rgb)
+    out = np.empty(frames_rgb.shape, np.float32)
+    for i, f in enumerate(frames_rgb):
+        out[i] = _lab1(f)
+    return out
+
+
+def _lab1(f: np.ndarray) -> np.ndarray:
+    x = f.astype(np.float32)
+    x *= np.float32(1.0 / 255.0)
+    return cv2.cvtColor(x, cv2.COLOR_RGB2Lab)
 
 
 def make_dis(preset: str = "medium") -> cv2.DISOpticalFlow:
@@ -236,9 +244,10 @@ def clip_flows(gray: np.ndarray, scale: float = 1.0, preset: str = "medium",
         if edges is not None:
             r = motion[i, 1] + FLAT_MARGIN
             m = flat_interior(edges[i], edges[i + 1], r)
-            f[m] = 0.0
-            v |= m
-            flat[i] = m.mean()
-        fwd[i] = f
-        valid[i] = v
+            np.multiply(f, (~m)[..., None], out=fwd[i])
+            np.logical_or(v, m, out=valid[i])
+            flat[i] = np.count_nonzero(m) / m.size
+        else:
+            fwd[i] = f
+            valid[i] = v
     return ClipFlow(fwd, valid, float(scale), flat, motion)

@@ -53,9 +53,10 @@ def evaluate_frames(frames: np.ndarray, fps: float, opts: Options | None = None,
     out["analysis_size"] = [aw, ah]
     out["temporal"] = out["identity"] = None
     if t < 2:
-        out["skipped"] = "temporal and identity metrics need at least 2 frames"
+        out["skipped"] = f"temporal and identity metrics need at least 2 frames, got {t}"
     elif min(ah, aw) < MIN_FLOW_SIDE:
-        out["skipped"] = f"temporal and identity metrics need frames of at least {MIN_FLOW_SIDE} px"
+        out["skipped"] = (f"temporal and identity metrics need frames of at least {MIN_FLOW_SIDE} px, "
+                          f"got {w}×{h}")
     else:
         out["skipped"] = None
         with _timed(timing, "prepare"):

@@ -23,12 +23,15 @@ def require_frames(n: int, what: str = "temporal metrics", source: str = "") -> 
         raise UserError(f"{where}{what} need at least 2 frames, got {n}; give a clip, not a still")
 
 
-def stack_channels(rgb: np.ndarray, lab: np.ndarray) -> np.ndarray:
-    """One frame as float32 h×w×6: RGB scaled to [0, 1], then L*, a*, b* (warped in one remap)."""
-    return np.concatenate([rgb.astype(np.float32) * (1.0 / 255.0), lab.astype(np.float32, copy=False)], -1)
+def stack_channels(rgb: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One frame as (RGB float32 scaled to [0, 1], Lab float32), the inputs of :func:`pair_errors`."""
+    x = rgb.astype(np.float32)
+    x *= np.float32(1.0 / 255.0)
+    return x, np.ascontiguousarray(lab, dtype=np.float32)
 
 
-def pair_errors(x_t: np.ndarray, x_t1: np.ndarray, fwd: np.ndarray, valid: np.ndarray) -> dict[str, float]:
+def pair_errors(x_t: tuple[np.ndarray, np.ndarray], x_t1: tuple[np.ndarray, np.ndarray], fwd: np.ndarray,
+                valid: np.ndarray) -> dict[str, float]:
     """Warping residuals of one pair (t, t+1) over the non-occluded pixels M of frame t.
 
     ``x_t``, ``x_t1``: frames from :func:`stack_channels`. With Ŵ = frame t+1 warped onto t
@@ -42,17 +45,20 @@ def pair_errors(x_t: np.ndarray, x_t1: np.ndarray, fwd: np.ndarray, valid: np.nd
 
     With no valid pixel every value is NaN.
     """
-    n = int(valid.sum())
+    n = int(np.count_nonzero(valid))
     out = {"valid": n / valid.size}
     if n == 0:
         out.update({k: float("nan") for k in ("e_warp", "e_warp_L", "e_warp_a", "e_warp_b", "flicker", "flicker_global")})
         return out
-    d = (x_t - warp(x_t1, fwd))[valid]
-    sq = (d * d).mean(0)
-    out["e_warp"] = float(sq[:3].mean())
-    out["e_warp_L"], out["e_warp_a"], out["e_warp_b"] = (float(v) for v in sq[3:])
-    out["flicker"] = float(np.abs(d[:, 3]).mean())
-    out["flicker_global"] = float(abs(d[:, 3].mean()))
+    mask = valid.view(np.uint8) if valid.dtype == bool else (valid > 0).astype(np.uint8)
+    (rgb_t, lab_t), (rgb_t1, lab_t1) = x_t, x_t1
+    out["e_warp"] = cv2.norm(rgb_t, warp(rgb_t1, fwd), cv2.NORM_L2SQR, mask) / (3.0 * n)
+    d = lab_t - warp(lab_t1, fwd)
+    sq = cv2.mean(d * d, mask)
+    out["e_warp_L"], out["e_warp_a"], out["e_warp_b"] = (float(v) for v in sq[:3])
+    dl = np.ascontiguousarray(d[..., 0])
+    out["flicker"] = cv2.norm(dl, cv2.NORM_L1, mask) / n
+    out["flicker_global"] = abs(cv2.mean(dl, mask)[0])
     return out
 
 
