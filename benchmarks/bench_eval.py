@@ -91,7 +91,12 @@ def main() -> int:
         print(r.stdout.strip())
     print(f"{a.frames} frames {a.size}x{a.size}: " + ", ".join(f"{t:.2f} s" for t in times)
           + f" (best {min(times):.2f} s; target ≤ 15 s)")
-    print("output:", root)
+    if a.keep:
+        print("output:", root)
+    else:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 
