@@ -12,7 +12,7 @@ All functions return strings / dicts; writing files is the command's job.
 
 from __future__ import annotations
 
-import numpy as np
+import re
 
 from vectorwan.vector.palette import Palette, hex_color
 from vectorwan.vector.trace import TracedFrame, TracedPath, _fmt, frame_body, scale_attr, svg_document
@@ -57,13 +57,15 @@ def animated_svg(frames: list[TracedFrame], palette: Palette, fps: float, *,
 
 
 # ----------------------------------------------------------------------------- path parsing
+_TOKEN_RE = re.compile(r"[MLCZ]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
 def parse_path(path: TracedPath, scale: int = 1, ndigits: int = 2) -> list[dict]:
     """A vtracer path (absolute M/L/C/Z) → Lottie beziers in source pixels.
 
     Each sub-path becomes ``{"c": True, "v": [...], "i": [...], "o": [...]}`` with tangents
     relative to their vertex, as the Lottie spec wants.
     """
-    toks = path.d.replace(",", " ").split()
+    toks = _TOKEN_RE.findall(path.d)
     subs: list[dict] = []
     v: list[list[float]] = []
     ti: list[list[float]] = []
@@ -144,10 +146,11 @@ def _animated_path(per_frame: dict[int, dict], n_frames: int) -> dict:
         val = per_frame.get(t, _EMPTY)
         if val is last or (last is not None and val == last):
             continue
-        kfs.append({"t": t, "s": [val], "h": 1})
+        kfs.append({"t": t, "s": [val], "h": 1, "i": {"x": [1], "y": [1]}, "o": {"x": [0], "y": [0]}})
         last = val
     if len(kfs) == 1:
         return _static(kfs[0]["s"][0])
+    del kfs[-1]["i"], kfs[-1]["o"]  # the last keyframe has no segment after it
     return {"a": 1, "k": kfs}
 
 

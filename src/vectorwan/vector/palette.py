@@ -2,9 +2,9 @@
 
 The palette is chosen once (weighted k-means in CIELAB over pixels sampled from several
 frames) and every frame is quantised to the same colours, so a colour can neither drift nor
-flicker between frames. Pixels on anti-aliased edges are left out of the palette fit (they
-are blends of two flat colours, not colours of their own) unless the image has too few flat
-pixels for that to make sense (photos, noisy video).
+flicker between frames. When the palette size is automatic, anti-aliasing pixels (blends of
+two neighbours) are left out of the fit: they are edges, not colours of their own, and the
+renderer's anti-aliasing draws them again from the traced outlines.
 
 Everything here is pure numpy/OpenCV: arrays in, arrays out.
 """
@@ -51,24 +51,37 @@ def hex_color(rgb) -> str:
 
 # ----------------------------------------------------------------------------- quantisation
 class Quantizer:
-    """Nearest palette colour (in CIELAB) for every pixel, memoised per RGB value.
+    """Nearest palette colour for every pixel, memoised per RGB value.
+
+    ``space="rgb"`` (default) is anti-aliasing aware: renderers blend edges linearly in sRGB,
+    so an edge pixel goes to the colour that covers most of it and a traced edge lands where
+    the source edge was (nearest in CIELAB would pull blends towards the darker colour and
+    swell dark shapes). ``space="lab"`` is the perceptual choice for photographic input.
 
     A flat-colour frame holds few distinct colours, so a lazily filled 2^24 lookup table
     makes quantisation a gather: only colours never seen before are measured.
     """
 
-    def __init__(self, colors: np.ndarray):
+    def __init__(self, colors: np.ndarray, space: str = "rgb"):
         self.colors = np.asarray(colors, np.uint8).reshape(-1, 3)
         if not 1 <= len(self.colors) < TRANSPARENT:
             raise ValueError(f"palette must hold 1..{TRANSPARENT - 1} colours, got {len(self.colors)}")
+        if space not in ("rgb", "lab"):
+            raise ValueError(f"space must be 'rgb' or 'lab', got {space!r}")
+        self.space = space
         self._lab = to_lab(self.colors).astype(np.float32)
-        self._lab_sq = (self._lab ** 2).sum(1)
+        self._ref = self._convert(self.colors)
+        self._ref_sq = (self._ref ** 2).sum(1)
         self._lut: np.ndarray | None = None
+
+    def _convert(self, rgb: np.ndarray) -> np.ndarray:
+        rgb = np.asarray(rgb, np.uint8).reshape(-1, 3)
+        return to_lab(rgb).astype(np.float32) if self.space == "lab" else rgb.astype(np.float32)
 
     def nearest_codes(self, codes: np.ndarray) -> np.ndarray:
         """Exact nearest palette index for packed colours (no memo)."""
-        lab = to_lab(unpack_rgb(codes)).reshape(-1, 3)
-        d = self._lab_sq[None, :] - 2.0 * lab @ self._lab.T
+        x = self._convert(unpack_rgb(codes))
+        d = self._ref_sq[None, :] - 2.0 * x @ self._ref.T
         return d.argmin(1).astype(np.uint8)
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
@@ -91,41 +104,51 @@ class Quantizer:
 
 
 # ----------------------------------------------------------------------------- sampling
-def flat_mask(rgb: np.ndarray, tol: int = 8) -> np.ndarray:
-    """Pixels whose 4-neighbours all lie within ``tol`` levels: interiors of flat regions."""
-    x = rgb.astype(np.int16)
-    ok = np.ones(rgb.shape[:2], bool)
-    dy = np.abs(x[1:] - x[:-1]).max(-1) <= tol
-    dx = np.abs(x[:, 1:] - x[:, :-1]).max(-1) <= tol
-    ok[1:] &= dy
-    ok[:-1] &= dy
-    ok[:, 1:] &= dx
-    ok[:, :-1] &= dx
-    return ok
+def blend_mask(rgb: np.ndarray, min_step: float = 24.0, tol: float = 0.12) -> np.ndarray:
+    """Anti-aliasing pixels: colours that sit between two opposite neighbours.
+
+    A pixel p with neighbours a and b on opposite sides (left/right, up/down, the two
+    diagonals) is a blend when p ≈ a + α·(b − a) for some 0.08 < α < 0.92, with a and b at
+    least ``min_step`` levels apart and a residual under ``tol``·|b − a|. Flat pixels, thin
+    lines (darker or lighter than both sides) and texture are not blends.
+    """
+    x = rgb.astype(np.float32)
+    h, w = rgb.shape[:2]
+    out = np.zeros((h, w), bool)
+    if h < 3 or w < 3:
+        return out
+    p = x[1:-1, 1:-1]
+    for (ay, ax), (by, bx) in (((0, 1), (2, 1)), ((1, 0), (1, 2)), ((0, 0), (2, 2)), ((0, 2), (2, 0))):
+        a = x[ay:h - 2 + ay, ax:w - 2 + ax]
+        b = x[by:h - 2 + by, bx:w - 2 + bx]
+        d = b - a
+        dd = (d * d).sum(-1)
+        alpha = ((p - a) * d).sum(-1) / np.maximum(dd, 1e-6)
+        res = p - a - alpha[..., None] * d
+        ok = (dd >= min_step ** 2) & (alpha > 0.08) & (alpha < 0.92) & ((res * res).sum(-1) <= (tol ** 2) * dd)
+        out[1:-1, 1:-1] |= ok
+    return out
 
 
 def sample_colors(frames_rgb: np.ndarray, opaque: np.ndarray | None = None, *, max_frames: int = 16,
-                  max_pixels: int = 400_000, flat_only: bool = True, min_flat_share: float = 0.3,
+                  max_pixels: int = 400_000, skip_blends: bool = True,
                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Distinct colours and their pixel counts over evenly sampled frames.
 
     ``frames_rgb``: T×H×W×3 uint8; ``opaque``: T×H×W bool (pixels that will be traced).
+    ``skip_blends``: leave anti-aliasing pixels out (see :func:`blend_mask`).
     Returns (colors U×3 uint8, weights U float64).
     """
     t = len(frames_rgb)
     idx = np.unique(np.linspace(0, t - 1, min(t, max_frames)).round().astype(int))
-    picked, flat_picked = [], []
+    picked = []
     for i in idx:
         f = frames_rgb[i]
         m = np.ones(f.shape[:2], bool) if opaque is None else opaque[i]
+        if skip_blends:
+            m = m & ~blend_mask(f)
         picked.append(f[m])
-        if flat_only:
-            flat_picked.append(f[m & flat_mask(f)])
     pix = np.concatenate(picked) if picked else np.zeros((0, 3), np.uint8)
-    if flat_only:
-        flat = np.concatenate(flat_picked)
-        if len(pix) and len(flat) >= min_flat_share * len(pix):
-            pix = flat
     if len(pix) == 0:
         return np.zeros((0, 3), np.uint8), np.zeros(0)
     if len(pix) > max_pixels:
@@ -188,12 +211,13 @@ AUTO_SIZES = (2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64)
 
 def fit_palette(colors: np.ndarray, weights: np.ndarray, k: int | None = None, *,
                 max_colors: int = AUTO_MAX_COLORS, target_delta_e: float = 3.0, quantile: float = 0.99,
-                seed: int = 0) -> np.ndarray:
+                merge_delta_e: float = 5.0, seed: int = 0) -> np.ndarray:
     """Choose palette colours (uint8 K×3) from weighted distinct colours.
 
-    ``k`` given: exactly min(k, distinct colours). ``k`` None: the smallest size for which
-    ``quantile`` of the pixels (by weight) lie within ΔE ``target_delta_e`` of their palette
-    colour, capped at ``max_colors``.
+    ``k`` given: min(k, distinct colours) colours (k-means in CIELAB).
+    ``k`` None: grow the size until ``quantile`` of the pixels (by weight) lie within ΔE
+    ``target_delta_e`` of their colour, or until a bigger palette only splits colours into
+    near-duplicates (centres closer than ``merge_delta_e``, merged), at most ``max_colors``.
     """
     colors = np.asarray(colors, np.uint8)
     if len(colors) == 0:
@@ -206,12 +230,34 @@ def fit_palette(colors: np.ndarray, weights: np.ndarray, k: int | None = None, *
     best = None
     for kk in sizes:
         c, assign = weighted_kmeans(lab, weights, kk, seed=seed)
+        c, assign = _merge_close(lab, weights, c, assign, merge_delta_e)
         best = (c, assign)
         err = np.sqrt(((lab - c[assign]) ** 2).sum(1))
-        if kk >= len(colors) or weighted_quantile(err, weights, quantile) <= target_delta_e:
+        if (kk >= len(colors) or len(c) < kk
+                or weighted_quantile(err, weights, quantile) <= target_delta_e):
             break
     c, assign = best
-    return _dedupe(_cluster_colors(colors, weights, assign, len(c)))
+    return _cluster_colors(colors, weights, assign, len(c))
+
+
+def _merge_close(lab: np.ndarray, w: np.ndarray, centres: np.ndarray, assign: np.ndarray, min_delta_e: float):
+    """Merge centres closer than ``min_delta_e`` (the heavier one stays), then reassign."""
+    mass = np.bincount(assign, weights=w, minlength=len(centres))
+    kept: list[int] = []
+    for i in np.argsort(-mass, kind="stable"):
+        if mass[i] <= 0:
+            continue
+        if all(np.linalg.norm(centres[i] - centres[j]) >= min_delta_e for j in kept):
+            kept.append(int(i))
+    c = centres[sorted(kept)]
+    for _ in range(3):
+        d = (lab ** 2).sum(1)[:, None] - 2 * lab @ c.T + (c ** 2).sum(1)[None]
+        assign = d.argmin(1)
+        sw = np.bincount(assign, weights=w, minlength=len(c))
+        for ch in range(3):
+            num = np.bincount(assign, weights=w * lab[:, ch], minlength=len(c))
+            c[:, ch] = np.where(sw > 0, num / np.maximum(sw, 1e-12), c[:, ch])
+    return c, assign
 
 
 def _dedupe(colors: np.ndarray, min_delta_e: float = 1.0) -> np.ndarray:

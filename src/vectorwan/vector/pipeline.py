@@ -17,7 +17,7 @@ import numpy as np
 from vectorwan.vector import fidelity
 from vectorwan.vector.palette import (AUTO_MAX_COLORS, TRANSPARENT, Palette, Quantizer, detect_background,
                                       fit_palette, sample_colors, stacking_order, to_lab)
-from vectorwan.vector.trace import (WHITE, TraceOptions, TracedFrame, label_frame, render_svg, split_alpha,
+from vectorwan.vector.trace import (WHITE, TraceCache, TraceOptions, TracedFrame, label_frame, render_svg, split_alpha,
                                     svg_document, trace_labels)
 from vectorwan.vector.track import TrackStats, assign_shape_ids
 
@@ -36,7 +36,8 @@ class VectorizeOptions:
     fidelity: bool = True
     jobs: int = 0  # 0 = one per CPU core (at most 8)
     seed: int = 0
-    fit_on: str = "auto"  # palette fitted on "all" opaque pixels or on "flat" ones; auto: flat when K is automatic
+    fit_on: str = "auto"  # palette fitted on "all" opaque pixels or on "solid" ones (no anti-aliasing
+    # blends); auto: solid when the palette size is automatic, all when it is given
 
 
 @dataclass
@@ -93,8 +94,8 @@ def build_palette(frames: np.ndarray, opts: VectorizeOptions) -> Palette:
         de = np.linalg.norm(to_lab(rgb_frames) - to_lab(np.asarray(bg, np.uint8)), axis=-1)
         opaque &= de > 6.0
         k = None if k is None else k - 1
-    flat_only = opts.fit_on == "flat" or (opts.fit_on == "auto" and k is None)
-    colors, weights = sample_colors(rgb_frames, opaque, seed=opts.seed, flat_only=flat_only)
+    skip = opts.fit_on == "solid" or (opts.fit_on == "auto" and k is None)
+    colors, weights = sample_colors(rgb_frames, opaque, seed=opts.seed, skip_blends=skip)
     if len(colors):
         if k is None:
             pal = fit_palette(colors, weights, None, max_colors=opts.max_colors - (bg is not None), seed=opts.seed)
@@ -126,6 +127,7 @@ def _init_worker(state: dict) -> None:
     _STATE.clear()
     _STATE.update(state)
     _STATE["quantizer"] = Quantizer(state["palette"].colors)
+    _STATE["cache"] = TraceCache()
 
 
 def _process_frame(t: int):
@@ -133,7 +135,7 @@ def _process_frame(t: int):
     frame, palette, opts, trace = s["frames"][t], s["palette"], s["options"], s["trace"]
     q = s["quantizer"]
     labels_hi = label_frame(frame, palette, q, scale=trace.scale, background=opts.background, opts=trace)
-    traced = trace_labels(labels_hi, len(palette), trace, scale=trace.scale)
+    traced = trace_labels(labels_hi, len(palette), trace, scale=trace.scale, cache=s["cache"])
     labels = labels_hi if trace.scale == 1 else label_frame(frame, palette, q, scale=1,
                                                              background=opts.background, opts=trace)
     metrics = {"frame": t, "paths": traced.path_count}

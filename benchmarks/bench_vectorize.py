@@ -1,0 +1,67 @@
+"""Time ``vectorwan vectorize`` on an 81-frame 512×512 flat-colour clip (issue #5: ≤ 30 s on 2 cores).
+
+The clip is made here: flat-colour shapes (a bouncing ball, a turning square, a sliding
+outlined blob, a blinking star) on a white background, rendered from SVG so edges carry
+real anti-aliasing, then encoded as H.264 like a generated clip. The CLI runs in a fresh
+process, as a user would run it; the time printed is its wall time.
+
+    .venv/bin/python benchmarks/bench_vectorize.py [--frames 81] [--size 512] [--jobs 2]
+        [--out runs/bench_vectorize] [-- extra vectorize options...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def make_clip(path: Path, n: int, size: int, fps: float = 16.0) -> None:
+    from vectorwan.frames import write_frames
+    from vectorwan.vector.synth import bench_clip
+
+    write_frames(path, bench_clip(n, size), fps)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--frames", type=int, default=81)
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--out", default="runs/bench_vectorize")
+    ap.add_argument("extra", nargs="*", help="extra options passed to vectorize (after --)")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    clip = out / f"clip_{args.frames}x{args.size}.mp4"
+    if not clip.exists():
+        t0 = time.perf_counter()
+        make_clip(clip, args.frames, args.size)
+        print(f"made {clip} in {time.perf_counter() - t0:.1f} s")
+    target = out / "clip.svg"
+    cmd = [sys.executable, "-m", "vectorwan", "vectorize", str(clip), "--out", str(target),
+           "--deflicker-out", str(out / "clip_locked.mp4"), "--jobs", str(args.jobs), *args.extra]
+    print("$", " ".join(cmd))
+    t0 = time.perf_counter()
+    rc = subprocess.run(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
+    wall = time.perf_counter() - t0
+    if rc != 0:
+        print(f"vectorize failed with status {rc}")
+        return rc
+    man = json.loads((out / "clip.manifest.json").read_text())
+    s = man["fidelity"]["summary"]
+    print(json.dumps({"frames": man["frames"], "size": [man["width"], man["height"]], "jobs": args.jobs,
+                      "cpu_cores": os.cpu_count(), "wall_seconds": round(wall, 2),
+                      "stage_seconds": man["seconds"], "palette": man["palette"]["size"],
+                      "psnr_mean": s["psnr"]["mean"], "psnr_min": s["psnr"]["min"],
+                      "ssim_mean": s["ssim"]["mean"], "svg_bytes": man["files"]["outputs"]["clip.svg"]}, indent=2))
+    print(f"vectorize wall time: {wall:.2f} s ({'within' if wall <= 30 else 'OVER'} the 30 s budget)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
