@@ -9,6 +9,8 @@ def add_arguments(p) -> None:
     e = sub.add_parser("export", help="write an embedded model as a diffusers folder")
     e.add_argument("name", choices=["tiny"])
     e.add_argument("out", help="output folder (loadable by diffusers.WanPipeline.from_pretrained)")
+    e.add_argument("--layout", choices=["diffusers", "original"], default="diffusers",
+                   help="diffusers folder, or the original Wan 3-file layout")
     i = sub.add_parser("info", help="show which route a model takes and its parameter counts")
     i.add_argument("model")
 
@@ -17,7 +19,7 @@ def run(args) -> int:
     from vectorwan.models.loading import export_tiny, load_part, resolve
 
     if args.action == "export":
-        print(f"wrote {export_tiny(args.out)}")
+        print(f"wrote {export_tiny(args.out, args.layout)} ({args.layout} layout)")
         return 0
     src = resolve(args.model)
     t = load_part(src, "transformer")

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -76,24 +77,20 @@ def _hub_error(hub_id: str, err: Exception) -> UserError:
     )
 
 
-def _diffusers_part(location: str, part: str, dtype, local_only: bool):
+def _diffusers_part(location: str, part: str, dtype):
+    """One component of a local diffusers-format folder."""
     import diffusers
     import transformers
 
-    classes = {
-        "transformer": diffusers.WanTransformer3DModel, "vae": diffusers.AutoencoderKLWan,
-        "text_encoder": transformers.UMT5EncoderModel, "tokenizer": transformers.AutoTokenizer,
-        "scheduler": diffusers.UniPCMultistepScheduler,
-    }
-    cls = classes[part]
-    kw = dict(subfolder=part, local_files_only=local_only)
+    kw = dict(subfolder=part, local_files_only=True)
     if part == "scheduler":
-        return cls.from_pretrained(location, **kw)
+        return diffusers.UniPCMultistepScheduler.from_pretrained(location, **kw)
     if part == "tokenizer":
-        return cls.from_pretrained(location, **kw)
-    model = cls.from_pretrained(location, torch_dtype=dtype, **kw) if part != "text_encoder" else \
-        cls.from_pretrained(location, dtype=dtype, **kw)
-    return model.eval()
+        return transformers.AutoTokenizer.from_pretrained(location, **kw)
+    if part == "text_encoder":
+        return transformers.UMT5EncoderModel.from_pretrained(location, dtype=dtype, **kw).eval()
+    cls = {"transformer": diffusers.WanTransformer3DModel, "vae": diffusers.AutoencoderKLWan}[part]
+    return cls.from_pretrained(location, torch_dtype=dtype, **kw).eval()
 
 
 def _original_part(location: str, part: str, dtype):
@@ -139,16 +136,25 @@ def load_part(source: ModelSource | str, part: str, dtype=None):
     if source.kind == "original":
         return _original_part(source.location, part, dtype)
     if source.kind == "diffusers":
-        return _diffusers_part(source.location, part, dtype, local_only=True)
-    try:  # hub id: local cache first, then the network unless offline
-        return _diffusers_part(source.location, part, dtype, local_only=True)
-    except (OSError, ValueError) as first:
+        return _diffusers_part(source.location, part, dtype)
+    return _diffusers_part(hub_snapshot(source.location), part, dtype)
+
+
+@functools.lru_cache(maxsize=8)
+def hub_snapshot(hub_id: str) -> str:
+    """Local folder of a hub repository: the Hugging Face cache first, then a download
+    (unless HF_HUB_OFFLINE=1); any failure is one line saying how to get the model."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(hub_id, local_files_only=True)
+    except Exception as first:  # noqa: BLE001 - not cached (the hub raises several types)
         if os.environ.get("HF_HUB_OFFLINE") == "1":
-            raise _hub_error(source.location, first) from None
+            raise _hub_error(hub_id, first) from None
         try:
-            return _diffusers_part(source.location, part, dtype, local_only=False)
+            return snapshot_download(hub_id)
         except Exception as err:  # noqa: BLE001 - any network/auth failure gets the same advice
-            raise _hub_error(source.location, err) from None
+            raise _hub_error(hub_id, err) from None
 
 
 def load_pipeline(source: ModelSource | str, dtype=None, video_to_video: bool = False):
@@ -176,6 +182,10 @@ def fingerprint(source: ModelSource | str, parts=("vae", "text_encoder")) -> str
         h.update(json.dumps([tiny.TINY_VAE, tiny.TINY_TEXT_ENCODER, tiny.TINY_SEED], sort_keys=True).encode())
     elif source.kind == "hub":
         h.update(source.location.encode())
+        try:  # the snapshot revision when cached: a new revision is a new fingerprint
+            h.update(Path(hub_snapshot(source.location)).name.encode())
+        except UserError:
+            pass
     else:
         root = Path(source.location)
         files = []
@@ -192,14 +202,23 @@ def fingerprint(source: ModelSource | str, parts=("vae", "text_encoder")) -> str
     return h.hexdigest()[:16]
 
 
-def export_tiny(out_dir: str | Path) -> Path:
-    """Write the tiny model as a diffusers folder that ``WanPipeline.from_pretrained`` loads."""
+def export_tiny(out_dir: str | Path, layout: str = "diffusers") -> Path:
+    """Write the tiny model as a diffusers folder (``WanPipeline.from_pretrained`` loads it) or
+    in the original Wan 3-file layout."""
     from vectorwan.atomic import atomic_path, write_json
     from vectorwan.models import tiny
 
     out_dir = Path(out_dir)
+    pipe = tiny.build_pipeline()
     with atomic_path(out_dir, suffix="") as tmp:
-        tiny.build_pipeline().save_pretrained(tmp, safe_serialization=True)
+        if layout == "diffusers":
+            pipe.save_pretrained(tmp, safe_serialization=True)
+        elif layout == "original":
+            from vectorwan.models.wan_original import save_original_layout
+
+            save_original_layout(pipe.transformer, pipe.vae, pipe.text_encoder, tmp, tokenizer=pipe.tokenizer)
+        else:
+            raise UserError(f"--layout {layout}: use diffusers or original")
         write_json(tmp / "sampling.json", {"steps": tiny.SAMPLING["steps"], "guidance": tiny.SAMPLING["guidance"],
                                            "shift": tiny.SAMPLING["flow_shift"], "seed": tiny.TINY_SEED})
     return out_dir
