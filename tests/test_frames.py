@@ -59,3 +59,16 @@ def test_failed_write_leaves_nothing(tmp_path):
 def test_contact_sheet_tiles_frames():
     sheet = contact_sheet(_clip(t=10), n=4, pad=2)
     assert sheet.shape == (32 + 4, 4 * (48 + 2) + 2, 3)
+
+
+@pytest.mark.parametrize("ext", [".gif", ".webp"])
+def test_identical_frames_survive_gif_and_webp(tmp_path, ext):
+    f = _clip(t=6)
+    f[2] = f[1]
+    f[3] = f[1]  # encoders merge these
+    static = np.repeat(f[:1], 5, axis=0)
+    c = read_frames(write_frames(tmp_path / f"a{ext}", f, fps=12))
+    assert len(c) == 6 and abs(c.fps - 12) < 1e-6
+    assert np.array_equal(c.frames[3], c.frames[1]) and not np.array_equal(c.frames[4], c.frames[3])
+    s = read_frames(write_frames(tmp_path / f"s{ext}", static, fps=12))
+    assert len(s) == 5

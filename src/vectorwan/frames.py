@@ -56,6 +56,7 @@ def _read_image_file(path: Path, max_side: int, max_frames: int | None) -> Clip:
         with Image.open(path) as im:
             _check_size(path, im.width, im.height, max_side)
             frames, durations = [], []
+            info = dict(im.info)
             for frame in ImageSequence.Iterator(im):
                 frames.append(_pil_to_array(frame))
                 durations.append(frame.info.get("duration") or 0)
@@ -67,9 +68,34 @@ def _read_image_file(path: Path, max_side: int, max_frames: int | None) -> Clip:
         raise UserError(f"{path}: holds no frames; give an image or a clip with frames")
     if any(f.shape[-1] == 4 for f in frames):  # mixed modes in an animation: promote to RGBA
         frames = [f if f.shape[-1] == 4 else np.dstack([f, np.full(f.shape[:2], 255, np.uint8)]) for f in frames]
+    tag = _read_tag(info)
+    if tag and not max_frames:
+        # GIF/WebP encoders merge identical consecutive frames: undo it from the durations
+        n, fps = tag
+        reps = [max(1, round(d * fps / 1000)) if d else 1 for d in durations]
+        if sum(reps) != n:
+            reps = [1] * (len(frames) - 1) + [max(1, n - len(frames) + 1)]
+        frames = [f for f, r in zip(frames, reps) for _ in range(r)][:n]
+        return Clip(np.stack(frames), fps, str(path))
     d = [x for x in durations if x]
     fps = 1000.0 / float(np.median(d)) if len(frames) > 1 and d else DEFAULT_FPS
     return Clip(np.stack(frames), fps, str(path))
+
+
+_TAG = "vectorwan frames={} fps={}"
+
+
+def _read_tag(info: dict) -> tuple[int, float] | None:
+    """(frames, fps) that :func:`write_frames` stored in a GIF comment / WebP XMP, if any."""
+    raw = info.get("comment") or info.get("xmp") or b""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    if not text.startswith("vectorwan frames="):
+        return None
+    try:
+        n, fps = text.split(" ")[1:3]
+        return int(n.split("=")[1]), float(fps.split("=")[1])
+    except (ValueError, IndexError):
+        return None
 
 
 def _read_video_file(path: Path, max_side: int, max_frames: int | None) -> Clip:
@@ -177,10 +203,11 @@ def write_frames(path: str | Path, frames: np.ndarray, fps: float = DEFAULT_FPS,
         elif ext in (".gif", ".webp"):
             imgs = [Image.fromarray(f) for f in frames]
             kw = dict(save_all=True, append_images=imgs[1:], duration=int(round(1000 / fps)), loop=0)
+            tag = _TAG.format(len(frames), fps).encode()  # lets read_frames undo merged identical frames
             if ext == ".webp":
-                kw.update(lossless=True)
+                kw.update(lossless=True, xmp=tag)
             else:
-                kw.update(disposal=2)
+                kw.update(disposal=2, comment=tag)
             imgs[0].save(tmp, format=ext[1:].upper(), **kw)
         elif ext in (".png", ".jpg", ".jpeg"):
             if len(frames) != 1:
