@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("vectorwan.evaluate.command", "measure temporal consistency and vector style"),
     "vectorize": ("vectorwan.vector.command", "turn a clip or image into SVG / animated SVG / Lottie"),
     "demo": ("vectorwan.commands.demo", "the whole workflow on the embedded tiny model"),
+    "toy": ("vectorwan.commands.toy", "the toy world: make datasets, check clips"),
 }
 
 

@@ -1,0 +1,260 @@
+"""The procedural toy world: one flat shape with a dark outline moving on white.
+
+Clips are 17 frames of 64×64 RGB by default, drawn anti-aliased (drawn at 4× with Pillow,
+then box-downsampled). Every clip is a pure function of ``(colour, shape, motion, seed)``,
+and comes with its ground truth: per-frame masks, centroids and the palette.
+
+The vocabulary and the caption template are fixed: other tools script against them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from vectorwan.errors import UserError
+
+# name -> fill RGB. Chosen far apart in Lab so a check can tell them apart after mp4 coding.
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (220, 38, 38),
+    "orange": (247, 137, 20),
+    "yellow": (250, 215, 35),
+    "green": (46, 168, 72),
+    "blue": (37, 99, 225),
+    "purple": (140, 62, 196),
+}
+SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
+MOTIONS: tuple[str, ...] = ("moving left", "moving right", "moving up", "moving down", "staying still")
+# unit displacement per motion, image coordinates (x right, y down)
+DIRECTIONS: dict[str, tuple[int, int]] = {
+    "moving left": (-1, 0), "moving right": (1, 0), "moving up": (0, -1), "moving down": (0, 1),
+    "staying still": (0, 0),
+}
+OUTLINE = (28, 28, 36)
+BACKGROUND = (255, 255, 255)
+TEMPLATE = "{colour} {shape}, {motion}, white background"
+
+FRAMES = 17
+SIZE = 64
+FPS = 16.0
+SUPERSAMPLE = 4
+# ranges at SIZE=64 (scaled with size): half-extent of the shape, outline width, travel
+RADIUS = (7.0, 12.0)
+OUTLINE_W = 2.0
+TRAVEL = (14.0, 30.0)  # total displacement over the clip for moving clips
+MARGIN = 2.0  # keep the outline this far from the frame edge
+
+
+@dataclass
+class ToyClip:
+    frames: np.ndarray  # uint8 T×H×W×3
+    masks: np.ndarray  # bool T×H×W: pixels at least half covered by the shape (fill + outline)
+    centroids: np.ndarray  # float32 T×2 (x, y) of the mask, pixels
+    palette: dict  # {"fill": rgb, "outline": rgb, "background": rgb}
+    colour: str
+    shape: str
+    motion: str
+    seed: int
+    params: dict = field(default_factory=dict)  # radius, start, end, outline width (pixels)
+
+    @property
+    def caption(self) -> str:
+        return caption(self.colour, self.shape, self.motion)
+
+    def ground_truth(self) -> dict:
+        """JSON-able ground truth (masks excluded: they go to their own file)."""
+        return {
+            "text": self.caption, "colour": self.colour, "shape": self.shape, "motion": self.motion,
+            "seed": self.seed, "palette": {k: list(v) for k, v in self.palette.items()},
+            **self.params,
+            "centroids": [[round(float(x), 3), round(float(y), 3)] for x, y in self.centroids],
+        }
+
+
+def _check(colour: str, shape: str, motion: str) -> None:
+    for value, vocab, what in ((colour, COLOURS, "colour"), (shape, SHAPES, "shape"), (motion, MOTIONS, "motion")):
+        if value not in vocab:
+            raise UserError(f"unknown {what} '{value}'; use one of: {', '.join(vocab)}")
+
+
+def caption(colour: str, shape: str, motion: str) -> str:
+    _check(colour, shape, motion)
+    return TEMPLATE.format(colour=colour, shape=shape, motion=motion)
+
+
+def parse_caption(text: str) -> tuple[str, str, str]:
+    """``"red circle, moving left, white background"`` → ``("red", "circle", "moving left")``.
+
+    Tolerant of case, extra spaces and a missing ``white background`` part; anything else is
+    a :class:`UserError`.
+    """
+    parts = [" ".join(p.split()) for p in str(text).strip().lower().split(",")]
+    parts = [p for p in parts if p]
+    if parts and parts[-1] == "white background":
+        parts = parts[:-1]
+    if len(parts) != 2 or len(parts[0].split()) != 2:
+        raise UserError(f"caption '{text}' does not match '{TEMPLATE}'")
+    colour, shape = parts[0].split()
+    _check(colour, shape, parts[1])
+    return colour, shape, parts[1]
+
+
+def all_prompts() -> list[tuple[str, str, str]]:
+    """The 90 (colour, shape, motion) combinations, in vocabulary order."""
+    return [(c, s, m) for c in COLOURS for s in SHAPES for m in MOTIONS]
+
+
+def _rng(colour: str, shape: str, motion: str, seed: int) -> np.random.Generator:
+    ids = [list(COLOURS).index(colour), SHAPES.index(shape), MOTIONS.index(motion)]
+    return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *ids]))
+
+
+def _polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, float]] | None:
+    if shape == "square":
+        return [(cx - r, cy - r), (cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r)]
+    if shape == "triangle":  # upright isosceles filling the 2r × 2r box: fill ratio 0.5
+        return [(cx, cy - r), (cx + r, cy + r), (cx - r, cy + r)]
+    return None
+
+
+def _draw(shape: str, cx: float, cy: float, r: float, fill, outline, ow: float, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """One anti-aliased frame and its coverage (float 0..1) at ``size``."""
+    s = SUPERSAMPLE
+    big = size * s
+    img = Image.new("RGB", (big, big), BACKGROUND)
+    cov = Image.new("L", (big, big), 0)
+    w = max(1, int(round(ow * s)))
+    # Pillow's coordinates address pixel corners at integer + 0.5 offsets; map continuous
+    # coordinates (pixel centres at i + 0.5) onto the supersampled grid
+    sx, sy, sr = cx * s - 0.5, cy * s - 0.5, r * s
+    poly = _polygon(shape, sx, sy, sr)
+    for canvas, f, o in ((ImageDraw.Draw(img), tuple(fill), tuple(outline)), (ImageDraw.Draw(cov), 255, 255)):
+        if poly is None:
+            canvas.ellipse([sx - sr, sy - sr, sx + sr, sy + sr], fill=f, outline=o, width=w)
+        else:
+            canvas.polygon(poly, fill=o)
+            inner = _inset(poly, w)
+            canvas.polygon(inner, fill=f)
+    frame = np.asarray(img.resize((size, size), Image.BOX), dtype=np.uint8)
+    coverage = np.asarray(cov.resize((size, size), Image.BOX), dtype=np.float32) / 255.0
+    return frame, coverage
+
+
+def _inset(poly: list[tuple[float, float]], d: float) -> list[tuple[float, float]]:
+    """Shrink a convex polygon (clockwise in image coordinates) by ``d``: the outline band."""
+    n = len(poly)
+    lines = []
+    for i in range(n):
+        (x0, y0), (x1, y1) = poly[i], poly[(i + 1) % n]
+        ex, ey = x1 - x0, y1 - y0
+        ln = math.hypot(ex, ey)
+        nx, ny = -ey / ln, ex / ln  # inward normal for clockwise order in image coords
+        lines.append((x0 + nx * d, y0 + ny * d, ex, ey))
+    out = []
+    for i in range(n):
+        ax, ay, adx, ady = lines[i - 1]
+        bx, by, bdx, bdy = lines[i]
+        den = adx * bdy - ady * bdx
+        t = ((bx - ax) * bdy - (by - ay) * bdx) / den
+        out.append((ax + adx * t, ay + ady * t))
+    return out
+
+
+def render_clip(colour: str, shape: str, motion: str, seed: int = 0, frames: int = FRAMES, size: int = SIZE) -> ToyClip:
+    """Render one clip; the same arguments always give the same pixels.
+
+    The seed draws the shape's half-extent, its travel (for moving clips) and a start
+    position such that the whole shape, outline included, stays inside the frame.
+    """
+    _check(colour, shape, motion)
+    if frames < 2 or size < 16:
+        raise UserError(f"toy clips need frames >= 2 and size >= 16 (got {frames}, {size})")
+    rng = _rng(colour, shape, motion, seed)
+    k = size / 64.0
+    r = float(rng.uniform(*RADIUS)) * k
+    ow = OUTLINE_W * k
+    lo, hi = MARGIN * k + r, size - MARGIN * k - r  # allowed centre range per axis
+    dx, dy = DIRECTIONS[motion]
+    travel = float(rng.uniform(TRAVEL[0] * k, min(TRAVEL[1] * k, hi - lo))) if (dx or dy) else 0.0
+    start = []
+    for d in (dx, dy):
+        if d > 0:
+            start.append(float(rng.uniform(lo, hi - travel)))
+        elif d < 0:
+            start.append(float(rng.uniform(lo + travel, hi)))
+        else:
+            start.append(float(rng.uniform(lo, hi)))
+    fill = COLOURS[colour]
+    imgs, masks, cents = [], [], []
+    for t in range(frames):
+        a = t / (frames - 1)
+        cx, cy = start[0] + dx * travel * a, start[1] + dy * travel * a
+        img, cov = _draw(shape, cx, cy, r, fill, OUTLINE, ow, size)
+        m = cov >= 0.5
+        ys, xs = np.nonzero(m)
+        imgs.append(img)
+        masks.append(m)
+        cents.append((xs.mean() + 0.5, ys.mean() + 0.5) if len(xs) else (cx, cy))
+    end = [start[0] + dx * travel, start[1] + dy * travel]
+    return ToyClip(
+        frames=np.stack(imgs), masks=np.stack(masks), centroids=np.asarray(cents, np.float32),
+        palette={"fill": fill, "outline": OUTLINE, "background": BACKGROUND},
+        colour=colour, shape=shape, motion=motion, seed=int(seed),
+        params={"radius": round(r, 3), "outline_width": round(ow, 3), "travel": round(travel, 3),
+                "start": [round(v, 3) for v in start], "end": [round(v, 3) for v in end]},
+    )
+
+
+def clip_name(colour: str, shape: str, motion: str, k: int) -> str:
+    return f"{colour}_{shape}_{motion.replace(' ', '_')}_{k:04d}"
+
+
+def make_dataset(root: str | Path, n_per_prompt: int = 1, seed: int = 0, *, frames: int = FRAMES,
+                 size: int = SIZE, fps: float = FPS) -> Path:
+    """Write ``90 × n_per_prompt`` clips in the reference dataset format.
+
+    ``root/metadata.csv`` (``file_name,text``), clips in ``root/train/*.mp4``, masks in
+    ``root/masks/*.npz`` (``masks``: bool T×H×W) and ``root/ground_truth.json`` (vocabulary,
+    palette and, per clip, its attributes, seed, size, start/end and per-frame centroids).
+    Clip ``k`` of a prompt uses seed ``seed * 100003 + k``.
+    """
+    from vectorwan.atomic import atomic_path, write_json, write_text
+    from vectorwan.frames import write_frames
+
+    if n_per_prompt < 1:
+        raise UserError(f"--per-prompt must be >= 1 (got {n_per_prompt})")
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{root}: exists and is not a folder; give a folder to write the dataset into")
+    if (root / "metadata.csv").exists():
+        raise UserError(f"{root}: already holds a metadata.csv; give an empty or new folder")
+    rows, clips = [], []
+    for colour, shape, motion in all_prompts():
+        for k in range(n_per_prompt):
+            s = int(seed) * 100003 + k
+            clip = render_clip(colour, shape, motion, s, frames, size)
+            name = clip_name(colour, shape, motion, k)
+            write_frames(root / "train" / f"{name}.mp4", clip.frames, fps)
+            with atomic_path(root / "masks" / f"{name}.npz") as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez_compressed(fh, masks=clip.masks)
+            rows.append((f"{name}.mp4", clip.caption))
+            clips.append({"file_name": f"{name}.mp4", "masks": f"masks/{name}.npz", **clip.ground_truth()})
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["file_name", "text"])
+    w.writerows(rows)
+    write_json(root / "ground_truth.json", {
+        "version": 1, "frames": frames, "size": size, "fps": fps, "template": TEMPLATE,
+        "colours": {k: list(v) for k, v in COLOURS.items()}, "shapes": list(SHAPES), "motions": list(MOTIONS),
+        "outline": list(OUTLINE), "background": list(BACKGROUND), "seed": int(seed),
+        "per_prompt": n_per_prompt, "clips": clips,
+    })
+    write_text(root / "metadata.csv", buf.getvalue())  # last: its presence marks a finished dataset
+    return root
