@@ -75,47 +75,37 @@ def attach_lora(transformer, rank: int, alpha: float, targets: list[str], dropou
     return n
 
 
-def lora_state_dict_wan(transformer, alpha: float, adapter_name: str = "default") -> dict:
-    """The adapter as ``diffusion_model.blocks.{i}.self_attn.q.lora_A.weight`` (+ ``.alpha``) tensors.
-
-    That is the ComfyUI / diffusion-pipe layout, which diffusers' ``load_lora_weights``
-    also reads unchanged.
-    """
+def trained_lora(transformer, alpha: float, adapter_name: str = "default"):
+    """The trained adapter as a :class:`~vectorwan.models.lora_formats.LoraFile` (original Wan
+    module names, fp32 tensors on the CPU, one alpha per module)."""
     import torch
     from peft.utils import get_peft_model_state_dict
 
+    from vectorwan.models.lora_formats import LoraFile, LoraModule
+
     sd = get_peft_model_state_dict(transformer, adapter_name=adapter_name)
-    out = {}
+    parts: dict[str, dict] = {}
     for key, tensor in sd.items():
-        m = re.fullmatch(r"blocks\.(\d+)\.(.+)\.(lora_[AB])\.weight", key)
+        m = re.fullmatch(r"blocks\.(\d+)\.(.+)\.lora_([AB])\.weight", key)
         if not m or m.group(2) not in DIFFUSERS_TO_WAN:
             raise RuntimeError(f"unexpected LoRA key {key}")
-        base = f"diffusion_model.blocks.{m.group(1)}.{DIFFUSERS_TO_WAN[m.group(2)]}"
-        out[f"{base}.{m.group(3)}.weight"] = tensor.detach().to("cpu", torch.float32).contiguous()
-        out[f"{base}.alpha"] = torch.tensor(float(alpha))
-    return dict(sorted(out.items()))
+        name = f"blocks.{m.group(1)}.{DIFFUSERS_TO_WAN[m.group(2)]}"
+        parts.setdefault(name, {})[m.group(3)] = tensor.detach().to("cpu", torch.float32).contiguous()
+    modules = {n: LoraModule(p["A"], p["B"], float(alpha)) for n, p in sorted(parts.items())}
+    return LoraFile("vectorwan", modules)
 
 
 def save_lora(transformer, path: str | Path, *, rank: int, alpha: float, targets: list[str],
               trigger: str = "", base_model: str = "", extra: dict | None = None) -> Path:
-    """Write the LoRA file atomically with its recipe in the safetensors metadata."""
-    from safetensors.torch import save_file
+    """Write the LoRA file atomically: ComfyUI-layout keys
+    (``diffusion_model.blocks.{i}.self_attn.q.lora_A.weight`` + ``.alpha``, which diffusers'
+    ``load_lora_weights`` also reads unchanged) with the recipe in the safetensors metadata."""
+    from vectorwan.models.lora_formats import write_lora
 
-    from vectorwan.atomic import atomic_path
-
-    tensors = lora_state_dict_wan(transformer, alpha)
-    meta = {
-        "format": "pt",
-        "vectorwan.format": "comfyui",
-        "vectorwan.rank": str(rank),
-        "vectorwan.alpha": str(alpha),
-        "vectorwan.targets": json.dumps(expand_targets(targets)),
-        "vectorwan.trigger": trigger,
-        "vectorwan.base_model": base_model,
-        "vectorwan.modules": str(sum(1 for k in tensors if k.endswith(".alpha"))),
-    }
+    lora = trained_lora(transformer, alpha)
+    lora.metadata = {"vectorwan.rank": str(rank), "vectorwan.alpha": str(alpha),
+                     "vectorwan.targets": json.dumps(expand_targets(targets)), "vectorwan.trigger": trigger,
+                     "vectorwan.base_model": base_model}
     for k, v in (extra or {}).items():
-        meta[f"vectorwan.{k}"] = v if isinstance(v, str) else json.dumps(v)
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-    return Path(path)
+        lora.metadata[f"vectorwan.{k}"] = v if isinstance(v, str) else json.dumps(v)
+    return write_lora(lora, path, "vectorwan")
