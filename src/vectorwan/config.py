@@ -74,7 +74,6 @@ class TrainConfig:
     max_timestep: float = 1.0
     save_every: int = 500
     keep_checkpoints: int = 2
-    log_every: int = 1
 
 
 @dataclass

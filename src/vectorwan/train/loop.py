@@ -77,6 +77,8 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
                               gradient_accumulation_steps=t.gradient_accumulation)
     rank, world = accelerator.process_index, accelerator.num_processes
     main = accelerator.is_main_process
+    if t.mixed_precision != "no" and not torch.cuda.is_available():
+        accelerator.print(f"note: train.mixed_precision={t.mixed_precision} needs a CUDA GPU; training in float32 here")
 
     # 1. cache: encoders run only here, and only for what is missing
     if main:
