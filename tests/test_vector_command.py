@@ -63,6 +63,14 @@ def test_folder_output_has_svg_per_frame_palette_and_manifest(tmp_path, clip_dir
     assert "PSNR" in stdout
 
 
+def test_rerun_replaces_previous_folder_output(tmp_path, clip_dir, capsys):
+    out = tmp_path / "vec"
+    for n in (N, 2):
+        rc, _, err = _run(capsys, clip_dir / "frames", "--out", out, "--max-frames", n, "--no-fidelity")
+        assert rc == 0, err
+    assert len(list(out.glob("frame*.svg"))) == 2
+
+
 def test_animated_svg_and_manifest_beside_it(tmp_path, clip_dir, capsys):
     out = tmp_path / "a.svg"
     rc, _, err = _run(capsys, clip_dir / "frames", "--out", out, "--fps", 12, "--jobs", 1)
@@ -102,7 +110,7 @@ def test_single_rgba_image_to_svg_keeps_transparency(tmp_path, clip_dir, capsys)
 
 
 @pytest.mark.parametrize("case", ["missing", "corrupt", "empty_dir", "huge", "k_low", "k_high", "bad_ext",
-                                  "bad_scale", "bad_deflicker"])
+                                  "bad_scale", "bad_deflicker", "busy_folder"])
 def test_bad_input_one_line_and_no_output(tmp_path, clip_dir, capsys, case):
     src = clip_dir / "anim.webp"
     out = tmp_path / "out" / "x.svg"
@@ -128,12 +136,18 @@ def test_bad_input_one_line_and_no_output(tmp_path, clip_dir, capsys, case):
         extra = ["--scale", "9"]
     elif case == "bad_deflicker":
         extra = ["--deflicker-out", tmp_path / "out" / "d.xyz"]
+    elif case == "busy_folder":  # never replace a folder holding someone's files
+        out = tmp_path / "busy"
+        out.mkdir()
+        (out / "notes.txt").write_text("keep me")
     rc, stdout, err = _run(capsys, src, "--out", out, *extra)
     assert rc == 2
     lines = [ln for ln in err.strip().splitlines() if ln]
     assert len(lines) == 1 and lines[0].startswith("vectorwan vectorize: error:"), err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
     assert not list(tmp_path.glob("*.manifest.json"))
+    if case == "busy_folder":
+        assert _listing(out) == ["notes.txt"]
 
 
 def test_failure_while_writing_leaves_nothing(tmp_path, clip_dir, capsys, monkeypatch):

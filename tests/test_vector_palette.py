@@ -44,14 +44,19 @@ def test_fit_palette_finds_exact_flat_colours_automatically():
 
 
 def test_blend_mask_finds_edges_not_thin_lines():
-    img = np.full((9, 12, 3), 255, np.uint8)
-    img[:, 6:] = 0
-    img[:, 5] = 128  # an anti-aliased step edge
-    img[4, :] = 0  # a 1-px dark line crossing it
+    img = np.full((15, 20, 3), 255, np.uint8)
+    img[:, 10:] = 0
+    img[:, 9] = 128  # an anti-aliased step edge
+    img[7, :] = 0  # a 1-px dark line crossing it
     m = blend_mask(img)
-    assert m[1:4, 5].all() and m[5:8, 5].all()
-    assert not m[4, :].any()  # the line is darker than both its sides: a colour, not a blend
-    assert not m[:, :4].any() and not m[:, 7:].any()
+    assert m[2:6, 9].all() and m[9:13, 9].all()
+    assert not m[7, :].any()  # the line is darker than both its sides: a colour, not a blend
+    assert not m[:, :8].any() and not m[:, 11:].any()
+    # chroma smeared by 4:2:0 video: luma from one side, chroma half-way, still a blend
+    img = np.full((15, 20, 3), 255, np.uint8)
+    img[:, 10:] = (224, 65, 58)
+    img[:, 9] = (240, 150, 140)
+    assert blend_mask(img)[2:13, 9].all()
 
 
 def test_fit_palette_honours_k():

@@ -87,6 +87,15 @@ def test_inset_removes_the_outward_bias_of_traced_shapes():
         assert errs[1] > abs(errs[0]), (mode, errs)
 
 
+def test_inset_leaves_the_image_border_alone():
+    m = np.zeros((20, 30), bool)
+    m[12:, :] = True  # a strip along the bottom edge, full width
+    (strip,) = trace_mask(m)
+    pts = np.array(re.sub(r"[MLZ,]", " ", strip.d).split(), float).reshape(-1, 2) + (strip.tx, strip.ty)
+    assert pts[:, 0].min() == 0 and pts[:, 0].max() == 30 and pts[:, 1].max() == 20
+    assert pts[:, 1].min() == pytest.approx(12.3)  # the real edge moves in
+
+
 def test_mask_pieces_are_disjoint_and_complete():
     m = np.zeros((80, 80), bool)
     m[5:30, 5:30] = True

@@ -2,11 +2,24 @@
 
 Layer-wise: the *colour* layer is one palette locked over the whole clip (:mod:`.palette`),
 the *shape* layer traces each colour with vtracer (:mod:`.trace`), the *motion* layer keeps
-shape ids stable across frames (:mod:`.track`); :mod:`.export` writes SVG / SMIL / Lottie and
-:mod:`.fidelity` measures how close the result is to the source.
+shape ids stable across frames (:mod:`.track`); :mod:`.pipeline` runs the three,
+:mod:`.export` writes SVG / SMIL / Lottie and :mod:`.fidelity` measures the result.
+
+Names below are imported lazily, so that ``vectorwan --help`` does not load OpenCV.
 """
 
-from vectorwan.vector.palette import Palette, Quantizer, fit_palette
-from vectorwan.vector.trace import TraceOptions, render_svg, trace_frame
+from importlib import import_module
 
-__all__ = ["Palette", "Quantizer", "TraceOptions", "fit_palette", "render_svg", "trace_frame"]
+_EXPORTS = {
+    "Palette": "palette", "Quantizer": "palette", "fit_palette": "palette",
+    "TraceOptions": "trace", "trace_frame": "trace", "render_svg": "trace",
+    "VectorizeOptions": "pipeline", "VectorizeResult": "pipeline", "build_palette": "pipeline",
+    "vectorize_clip": "pipeline",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(import_module(f"vectorwan.vector.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'vectorwan.vector' has no attribute {name!r}")

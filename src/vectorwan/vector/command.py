@@ -60,8 +60,13 @@ def _check_args(args) -> tuple[Path, str]:
     ext = out.suffix.lower()
     if ext not in OUTPUT_KINDS:
         raise UserError(f"--out {out}: unsupported extension '{ext}'; use .svg, .json (Lottie) or a folder name")
-    if ext == "" and out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder; choose another name")
+    if ext == "" and out.exists():
+        if not out.is_dir():
+            raise UserError(f"--out {out}: exists and is not a folder; choose another name")
+        foreign = [p.name for p in out.iterdir() if not _is_own_output(p.name)]
+        if foreign:
+            raise UserError(f"--out {out}: folder exists and holds other files ({foreign[0]}, ...); "
+                            f"give a new or empty folder")
     if ext and out.is_dir():
         raise UserError(f"--out {out}: is a folder; give a file name ending in {ext}")
     if args.colors is not None and not MIN_COLORS <= args.colors <= MAX_COLORS_CLI:
@@ -86,6 +91,11 @@ def _check_args(args) -> tuple[Path, str]:
             raise UserError(f"--deflicker-out {args.deflicker_out}: unsupported extension '{dext}'; "
                             f"use .mp4, .webm, .gif, .webp or a folder")
     return out, OUTPUT_KINDS[ext]
+
+
+def _is_own_output(name: str) -> bool:
+    """Files a previous run wrote into an output folder (replaced as a whole on success)."""
+    return name in ("palette.json", "manifest.json") or (name.startswith("frame") and name.endswith(".svg"))
 
 
 def manifest_path(out: Path, kind: str, override: str | None) -> Path:
@@ -127,7 +137,8 @@ def run(args) -> int:
     s = result.summary()
     fid = (f"; PSNR {s['psnr']['mean']:.2f} dB (min {s['psnr']['min']:.2f}), SSIM {s['ssim']['mean']:.4f}"
            if "psnr" in s else "")
-    print(f"vectorize: {t} frame{'s' if t != 1 else ''} {w}x{h} → {len(result.palette)} colours, "
+    print(f"vectorize: {t} frame{'s' if t != 1 else ''} {w}x{h} → {len(result.palette)} "
+          f"colour{'s' if len(result.palette) != 1 else ''}, "
           f"{s['paths_total']} paths{fid}; wrote {', '.join(str(f) for f in files)} "
           f"in {time.perf_counter() - t_start:.1f} s")
     return 0

@@ -104,29 +104,53 @@ class Quantizer:
 
 
 # ----------------------------------------------------------------------------- sampling
-def blend_mask(rgb: np.ndarray, min_step: float = 24.0, tol: float = 0.12) -> np.ndarray:
+def blend_mask(rgb: np.ndarray, min_step: float = 24.0, tol: float = 0.2, margin: float = 6.0,
+               end_gap: float = 0.15) -> np.ndarray:
     """Anti-aliasing pixels: colours that sit between two opposite neighbours.
 
-    A pixel p with neighbours a and b on opposite sides (left/right, up/down, the two
-    diagonals) is a blend when p ≈ a + α·(b − a) for some 0.08 < α < 0.92, with a and b at
-    least ``min_step`` levels apart and a residual under ``tol``·|b − a|. Flat pixels, thin
-    lines (darker or lighter than both sides) and texture are not blends.
+    For neighbours a and b on opposite sides of p (left/right, up/down, both diagonals; one
+    and two pixels away) that differ by at least ``min_step`` levels, p is a blend when
+
+    * it lies on the segment: p ≈ a + α·(b − a), 0.08 < α < 0.92, residual ≤ ``tol``·|b − a|
+      (linear anti-aliasing), or
+    * it lies inside the box spanned by a and b in Y/Cb/Cr (± ``margin``), at least
+      ``end_gap``·|b − a| from both (edges of 4:2:0 video, whose chroma is smeared).
+
+    Flat pixels, texture and thin lines (darker or lighter than both sides) are not blends.
     """
-    x = rgb.astype(np.float32)
+    rgb = np.ascontiguousarray(rgb[..., :3])
     h, w = rgb.shape[:2]
     out = np.zeros((h, w), bool)
-    if h < 3 or w < 3:
+    if h < 5 or w < 5:
         return out
-    p = x[1:-1, 1:-1]
-    for (ay, ax), (by, bx) in (((0, 1), (2, 1)), ((1, 0), (1, 2)), ((0, 0), (2, 2)), ((0, 2), (2, 0))):
-        a = x[ay:h - 2 + ay, ax:w - 2 + ax]
-        b = x[by:h - 2 + by, bx:w - 2 + bx]
-        d = b - a
-        dd = (d * d).sum(-1)
-        alpha = ((p - a) * d).sum(-1) / np.maximum(dd, 1e-6)
-        res = p - a - alpha[..., None] * d
-        ok = (dd >= min_step ** 2) & (alpha > 0.08) & (alpha < 0.92) & ((res * res).sum(-1) <= (tol ** 2) * dd)
-        out[1:-1, 1:-1] |= ok
+    # only pixels near an edge can be blends: test those alone (a few % of a flat-colour frame)
+    edge = np.zeros((h, w), np.uint8)
+    for dst, d in ((edge[:, :-1], cv2.absdiff(rgb[:, 1:], rgb[:, :-1])), (edge[:-1], cv2.absdiff(rgb[1:], rgb[:-1]))):
+        c = cv2.split(d)
+        dst |= cv2.max(cv2.max(c[0], c[1]), c[2]) >= 4
+    edge = cv2.dilate(edge, np.ones((5, 5), np.uint8))
+    edge[:2], edge[-2:], edge[:, :2], edge[:, -2:] = 0, 0, 0, 0
+    idx = np.flatnonzero(edge)
+    if len(idx) == 0:
+        return out
+    x = rgb.reshape(-1, 3).astype(np.float32)
+    y = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).reshape(-1, 3).astype(np.float32)
+    p, py = x[idx], y[idx]
+    hit = np.zeros(len(idx), bool)
+    for r in (1, 2):
+        for da, db in ((-r * w, r * w), (-r, r), (-r * w - r, r * w + r), (-r * w + r, r * w - r)):
+            a, b = x[idx + da], x[idx + db]
+            d = b - a
+            dd = (d * d).sum(-1)
+            alpha = ((p - a) * d).sum(-1) / np.maximum(dd, 1e-6)
+            res = p - a - alpha[:, None] * d
+            on_line = (alpha > 0.08) & (alpha < 0.92) & ((res * res).sum(-1) <= (tol ** 2) * dd)
+            ya, yb = y[idx + da], y[idx + db]
+            in_box = ((py >= np.minimum(ya, yb) - margin) & (py <= np.maximum(ya, yb) + margin)).all(-1)
+            gap = (end_gap ** 2) * ((yb - ya) ** 2).sum(-1)
+            in_box &= (((py - ya) ** 2).sum(-1) >= gap) & (((py - yb) ** 2).sum(-1) >= gap)
+            hit |= (dd >= min_step ** 2) & (on_line | in_box)
+    out.ravel()[idx[hit]] = True
     return out
 
 
@@ -151,8 +175,10 @@ def sample_colors(frames_rgb: np.ndarray, opaque: np.ndarray | None = None, *, m
     pix = np.concatenate(picked) if picked else np.zeros((0, 3), np.uint8)
     if len(pix) == 0:
         return np.zeros((0, 3), np.uint8), np.zeros(0)
-    if len(pix) > max_pixels:
-        pix = pix[np.random.default_rng(seed).choice(len(pix), max_pixels, replace=False)]
+    if len(pix) > max_pixels:  # an even subsample, starting at a seeded offset
+        step = len(pix) / max_pixels
+        start = np.random.default_rng(seed).random() * step
+        pix = pix[(start + step * np.arange(max_pixels)).astype(np.int64)]
     codes, counts = np.unique(pack_rgb(pix), return_counts=True)
     return unpack_rgb(codes), counts.astype(np.float64)
 

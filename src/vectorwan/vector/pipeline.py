@@ -120,19 +120,20 @@ def build_palette(frames: np.ndarray, opts: VectorizeOptions) -> Palette:
 _STATE: dict = {}
 
 
-def _init_worker(state: dict) -> None:
-    import cv2
+def _init_worker(state: dict, worker_process: bool = True) -> None:
+    if worker_process:  # parallelism comes from the processes: one OpenCV thread each
+        import cv2
 
-    cv2.setNumThreads(1)
+        cv2.setNumThreads(1)
     _STATE.clear()
     _STATE.update(state)
     _STATE["quantizer"] = Quantizer(state["palette"].colors)
     _STATE["cache"] = TraceCache()
 
 
-def _process_frame(t: int):
+def _process_frame(t: int, frame: np.ndarray):
     s = _STATE
-    frame, palette, opts, trace = s["frames"][t], s["palette"], s["options"], s["trace"]
+    palette, opts, trace = s["palette"], s["options"], s["trace"]
     q = s["quantizer"]
     labels_hi = label_frame(frame, palette, q, scale=trace.scale, background=opts.background, opts=trace)
     traced = trace_labels(labels_hi, len(palette), trace, scale=trace.scale, cache=s["cache"])
@@ -180,20 +181,21 @@ def vectorize_clip(frames: np.ndarray, fps: float, options: VectorizeOptions | N
     background_rect = palette.background is not None and opts.background == "layer"
     matte = tuple(palette.background) if (palette.background is not None and not has_alpha) else WHITE
 
-    state = {"frames": frames, "palette": palette, "options": opts, "trace": trace,
+    state = {"palette": palette, "options": opts, "trace": trace,
              "background_rect": background_rect, "matte": matte}
     jobs = _jobs(opts.jobs, n)
     t0 = time.perf_counter()
     if jobs == 1:
-        _init_worker(state)
-        results = [_process_frame(i) for i in range(n)]
+        _init_worker(state, worker_process=False)
+        results = [_process_frame(i, frames[i]) for i in range(n)]
     else:
         import multiprocessing as mp
 
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-        chunk = max(1, n // (jobs * 4))
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(state,)) as ex:
-            results = list(ex.map(_process_frame, range(n), chunksize=chunk))
+        # spawn, not fork: a forked child can inherit OpenCV's thread pool mid-lock and hang
+        chunk = max(1, n // (jobs * 4))  # contiguous runs of frames: the trace cache sees neighbours
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                 initargs=(state,)) as ex:
+            results = list(ex.map(_process_frame, range(n), frames, chunksize=chunk))
     t_frames = time.perf_counter() - t0
 
     traced = [r[0] for r in results]

@@ -37,7 +37,7 @@ class TraceOptions:
     length_threshold: float = 4.0
     splice_threshold: int = 45
     max_iterations: int = 10
-    path_precision: int = 2
+    path_precision: int = 1  # decimals of traced coordinates (traced pixels: 0.05 source px at scale 2)
     inset: float = 0.3  # move outlines this many traced pixels towards the fill (see inset_path)
     alpha_threshold: int = 128  # alpha ≥ this is opaque
     soft_alpha_min: int = 16  # alpha in [this, threshold) is opaque when it reads as a colour over the matte
@@ -158,7 +158,8 @@ def _vtrace(crop_fg: np.ndarray, opts: TraceOptions) -> list[tuple[str, float, f
     for d, tx, ty in _PATH_RE.findall(svg):
         d = d.strip()
         if opts.inset:
-            d, pts = inset_path(d, opts.inset)
+            d, pts = inset_path(d, opts.inset, ndigits=opts.path_precision,
+                                frame=(float(tx), float(ty), crop_fg.shape[1], crop_fg.shape[0]))
         else:
             pts = path_numbers(d)
         if len(pts) < 3:
@@ -173,7 +174,8 @@ _CMD_RE = re.compile(r"[MLC]")
 _CMD_POINTS = {"M": 1, "L": 1, "C": 3}
 
 
-def inset_path(d: str, amount: float, ndigits: int = 2) -> tuple[str, np.ndarray]:
+def inset_path(d: str, amount: float, ndigits: int = 2,
+               frame: tuple[float, float, float, float] | None = None) -> tuple[str, np.ndarray]:
     """Move a vtracer path (absolute M/L/C/Z) ``amount`` pixels towards its fill.
 
     vtracer's outlines run through the outer corners of the pixel staircase, so every traced
@@ -181,6 +183,8 @@ def inset_path(d: str, amount: float, ndigits: int = 2) -> tuple[str, np.ndarray
     shapes, an inset of ~0.3 traced pixels removes that bias. Each point (for curves: each
     point of the control polygon) moves along the bisector of its neighbours' left normals;
     outlines and holes have opposite windings, so the one rule shrinks the fill of both.
+    ``frame`` = (x offset of the path, y offset, width, height) of the traced image: points on
+    its border stay there (the image edge is not an edge of the shape).
     Returns the new path data and all its points (N×2).
     """
     subs, pts_all = [], []
@@ -196,7 +200,14 @@ def inset_path(d: str, amount: float, ndigits: int = 2) -> tuple[str, np.ndarray
             norm = np.linalg.norm(bis, axis=1, keepdims=True)
             bis = np.where(norm > 1e-9, bis / np.maximum(norm, 1e-9), n_next)
             cos = np.maximum((bis * n_next).sum(1, keepdims=True), 0.3)  # cap the miter at sharp corners
-            p = p + bis * (amount / cos)
+            moved = p + bis * (amount / cos)
+            if frame is not None:
+                ox, oy, fw, fh = frame
+                on_x = (np.abs(p[:, 0] + ox) < 1e-6) | (np.abs(p[:, 0] + ox - fw) < 1e-6)
+                on_y = (np.abs(p[:, 1] + oy) < 1e-6) | (np.abs(p[:, 1] + oy - fh) < 1e-6)
+                moved[on_x, 0] = p[on_x, 0]
+                moved[on_y, 1] = p[on_y, 1]
+            p = moved
         p = np.round(p, ndigits)
         pts_all.append(p)
         flat = [f"{v:g}" for v in p.ravel().tolist()]
