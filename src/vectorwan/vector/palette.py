@@ -53,11 +53,11 @@ def hex_color(rgb) -> str:
 class Quantizer:
     """Nearest palette colour for every pixel, memoised per RGB value.
 
-    ``space="rgb"`` (default) is anti-aliasing aware: renderers blend edges linearly in sRGB,
-    so an edge pixel goes to the colour that covers most of it and a traced edge lands where
-    the source edge was (nearest in CIELAB would pull blends towards the darker colour and
-    swell dark shapes). ``space="lab"`` is the perceptual choice for photographic input.
-
+    ``space="rgb"`` (default) measures in sRGB, where renderers blend anti-aliased edges
+    linearly, so an edge pixel goes to the colour that covers most of it; ``space="lab"``
+    measures in CIELAB (the space the palette is fitted in). Measured with the default
+    pipeline: equal on tiger16 (30.82 vs 30.81 dB), sRGB ahead by 1.1–1.6 dB on transparent
+    synthetic clips and 0.3 dB on an H.264 one, CIELAB ahead by 0.2–0.6 dB on white ones.
     A flat-colour frame holds few distinct colours, so a lazily filled 2^24 lookup table
     makes quantisation a gather: only colours never seen before are measured.
     """

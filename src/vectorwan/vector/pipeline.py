@@ -17,8 +17,8 @@ import numpy as np
 from vectorwan.vector import fidelity
 from vectorwan.vector.palette import (AUTO_MAX_COLORS, TRANSPARENT, Palette, Quantizer, detect_background,
                                       fit_palette, sample_colors, stacking_order, to_lab)
-from vectorwan.vector.trace import (WHITE, TraceCache, TraceOptions, TracedFrame, label_frame, render_svg, split_alpha,
-                                    svg_document, trace_labels)
+from vectorwan.vector.trace import (WHITE, TraceCache, TraceOptions, TracedFrame, label_frame, render_svg,
+                                    split_alpha, svg_document, trace_labels)
 from vectorwan.vector.track import TrackStats, assign_shape_ids
 
 BACKGROUND_MODES = ("auto", "transparent", "layer", "none")
@@ -110,7 +110,8 @@ def build_palette(frames: np.ndarray, opts: VectorizeOptions) -> Palette:
         pal = np.array([[0, 0, 0]], np.uint8)
     order = stacking_order(pal)
     if opts.order != "luminance":
-        sample = np.stack([label_frame(f, Palette(pal), scale=1, background=opts.background, opts=opts.trace)
+        sample = np.stack([label_frame(f, Palette(pal, background=bg), scale=1, background=opts.background,
+                                       opts=opts.trace)
                            for f in frames[np.unique(np.linspace(0, t - 1, min(t, 4)).round().astype(int))]])
         order = stacking_order(pal, sample, opts.order)
     return Palette(pal[order], background=bg, order=opts.order)

@@ -108,9 +108,10 @@ def label_frame(frame: np.ndarray, palette: Palette, quantizer: Quantizer | None
                 opts: TraceOptions | None = None) -> np.ndarray:
     """Quantise one frame (upscaled by ``scale``) to palette indices; transparent → 255.
 
-    Transparent pixels: alpha below the threshold (RGBA input), or — when the palette has a
-    detected solid ``background`` colour and ``background`` is "transparent" or "layer" — the
-    background-coloured region connected to the frame border.
+    Transparent pixels: alpha below the threshold (RGBA input; half-transparent pixels count as
+    opaque where they read as a palette colour over ``matte``), or, when the palette has a
+    detected solid background colour and ``background`` is not "none", the region of that
+    colour connected to the frame border.
     """
     opts = opts or TraceOptions()
     q = quantizer or Quantizer(palette.colors)
