@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from vectorwan.evaluate.flow import analysis_size, to_lab
+from vectorwan.vector.fidelity import psnr, ssim  # one definition for eval and vectorize
 
 HIST_CELL = 2.0  # ΔE size of the Lab histogram bins
 COMPACT_DE = 10.0  # a pixel is "explained" by a palette colour within this ΔE
@@ -244,27 +245,6 @@ def trace_and_render(rgb: np.ndarray) -> tuple[np.ndarray, int]:
     if out.shape[:2] != (h, w):
         out = cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA)
     return out, svg.count("<path")
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR = 10·log10(255² / MSE) over all pixels and channels (capped at 100 dB when equal)."""
-    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
-    return 100.0 if mse <= 1e-10 else float(min(100.0, 10.0 * np.log10(255.0 ** 2 / mse)))
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """SSIM of Wang et al. 2004 on Rec.601 luma: Gaussian window σ = 1.5 (11×11),
-    C₁ = (0.01·255)², C₂ = (0.03·255)², mean of the SSIM map."""
-    if a.ndim == 3:
-        a = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
-        b = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
-    x, y = a.astype(np.float64), b.astype(np.float64)
-    blur = lambda z: cv2.GaussianBlur(z, (11, 11), 1.5)  # noqa: E731
-    mx, my = blur(x), blur(y)
-    sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    m = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
-    return float(m.mean())
 
 
 def vectorizability(rgb: np.ndarray, max_side: int = TRACE_MAX_SIDE) -> dict[str, float]:
