@@ -78,7 +78,7 @@ def test_animated_svg_and_manifest_beside_it(tmp_path, clip_dir, capsys):
     root = ET.parse(out).getroot()
     frames = [g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "frame"]
     assert len(frames) == N
-    man = json.loads((tmp_path / "a.manifest.json").read_text())
+    man = json.loads((tmp_path / "a.svg.manifest.json").read_text())
     assert man["kind"] == "svg" and man["fps"] == 12
 
 
@@ -90,7 +90,7 @@ def test_lottie_output(tmp_path, clip_dir, capsys):
     assert rc == 0, err
     an = lottie.objects.Animation.load(json.loads(out.read_text()))
     assert an.out_point == N and an.frame_rate == pytest.approx(10) and (an.width, an.height) == (SIZE, SIZE)
-    man = json.loads((tmp_path / "anim.manifest.json").read_text())
+    man = json.loads((tmp_path / "anim.json.manifest.json").read_text())
     assert man["palette"]["size"] <= 6 and man["fidelity"]["frames"] == []
 
 

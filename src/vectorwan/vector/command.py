@@ -2,7 +2,7 @@
 
 OUT by extension: ``.svg`` (one frame, or an animated SVG for a clip), ``.json`` (Lottie) or
 a folder (one SVG per frame, ``palette.json`` and ``manifest.json``). A manifest with the
-fidelity report goes beside a file output (``NAME.manifest.json``) unless ``--manifest`` says
+fidelity report goes beside a file output (``NAME.EXT.manifest.json``) unless ``--manifest`` says
 where. Everything is computed before anything is written, and every file is written
 atomically: bad input leaves no partial output.
 """
@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deflicker-out", default=None, metavar="X.mp4",
                    help="also write the palette-locked frames as a video / gif / webp / folder")
     p.add_argument("--manifest", default=None, metavar="PATH",
-                   help="where to write the manifest (default: OUT/manifest.json or OUT's name + .manifest.json)")
+                   help="where to write the manifest (default: OUT/manifest.json or OUT + .manifest.json)")
     p.add_argument("--no-fidelity", action="store_true", help="skip rendering frames back for the fidelity report")
     p.add_argument("--jobs", type=int, default=0, metavar="N", help="worker processes (default: one per core, ≤ 8)")
 
@@ -103,7 +103,7 @@ def manifest_path(out: Path, kind: str, override: str | None) -> Path:
         return Path(override)
     if kind == "folder":
         return out / "manifest.json"
-    return out.with_name(out.stem + ".manifest.json")
+    return out.with_name(out.name + ".manifest.json")  # x.svg and x.json never share one
 
 
 # ----------------------------------------------------------------------------- run
