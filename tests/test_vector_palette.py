@@ -103,10 +103,16 @@ def test_palette_is_locked_over_the_clip():
     allowed = {tuple(int(v) for v in c) for c in pal}
     for f in locked:
         assert {tuple(int(v) for v in c) for c in np.unique(f.reshape(-1, 3), axis=0)} <= allowed
-    # and the SVG of every frame fills each layer with the same colour
+    # and the SVG of every frame uses only the clip's palette colours as fills
+    import re
+
+    from vectorwan.vector.trace import hex_color, svg_document
+
+    allowed_hex = {hex_color(c).lower() for c in pal}
     for fr in res.frames:
-        for i, paths in enumerate(fr.layers):
-            assert i < len(pal)
+        assert len(fr.layers) <= len(pal)
+        fills = {f.lower() for f in re.findall(r'fill="(#[0-9A-Fa-f]{6})"', svg_document(fr, res.palette))}
+        assert fills and fills <= allowed_hex
 
 
 def test_build_palette_with_k_includes_background():

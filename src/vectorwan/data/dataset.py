@@ -16,7 +16,6 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from vectorwan.errors import UserError
 from vectorwan.frames import IMAGE_EXTS, VIDEO_EXTS
