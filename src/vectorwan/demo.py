@@ -10,12 +10,11 @@ that matter here are that every stage runs, resumes and writes what it says.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import numpy as np
-
-import os
 
 # the project's read-only shared folder sits beside the repository (or where VECTORWAN_SHARED says)
 SHARED = Path(os.environ.get("VECTORWAN_SHARED", Path(__file__).resolve().parents[2].parent / "shared"))
