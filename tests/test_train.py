@@ -182,3 +182,13 @@ def test_validation_samples_during_training(tmp_path, data, monkeypatch):
     cfg.train.max_steps = 6
     train(cfg, resume=True, progress=False)  # cache complete: the text encoder is never loaded
     assert sorted(loaded) == ["transformer", "vae"]
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(tmp_path):
+    from vectorwan.demo import run_demo
+
+    r = run_demo(tmp_path / "demo", steps=4, data=str(make_image_dataset(tmp_path / "d", n=2)))
+    assert all(os.path.exists(r[key]) for key in ("lora", "loss_plot", "eval_report"))
+    assert all(os.path.exists(v["output"]) for v in r["outputs"].values())
+    assert all(os.path.exists(p) for p in r["vector"].values())
