@@ -1,6 +1,7 @@
 """`vectorwan toy world OUT_DIR` — write a toy-world dataset (90 prompts × N clips, ground truth).
 `vectorwan toy check CLIP... --prompt P | --prompts-from-sidecar` — score clips against their
-prompts with the automatic checks (dominant colour, shape by fill ratio, motion by centroid)."""
+prompts with the automatic checks (dominant colour, shape by fill ratio, motion by centroid).
+`vectorwan toy pretrain-vae OUT_DIR [--steps N] ... [--resume]` — pre-train the toy Wan VAE."""
 
 from __future__ import annotations
 
@@ -27,6 +28,21 @@ def add_arguments(p) -> None:
     g.add_argument("--prompts-from-sidecar", action="store_true",
                    help="read each prompt from CLIP.json (vectorwan generate's sidecar) or CLIP's .txt caption")
     c.add_argument("--json", metavar="OUT", help="also write per-clip results and the accuracy table to OUT")
+    v = sub.add_parser("pretrain-vae", help="pre-train a small Wan VAE on toy-world clips (resumable)",
+                       description="Pre-train a small AutoencoderKLWan (base_dim 16, dim_mult 1,2,2,2, z_dim 16) "
+                                   "on toy-world clips rendered on the fly. Checkpoints in OUT_DIR/checkpoint/ "
+                                   "(vae/ loads with AutoencoderKLWan.from_pretrained), log in OUT_DIR/vae_log.jsonl.")
+    v.add_argument("out_dir", help="folder for checkpoints and the log")
+    v.add_argument("--steps", type=int, default=1000, help="total optimizer steps (default 1000)")
+    v.add_argument("--batch-size", type=int, default=4, help="clips per step (default 4)")
+    v.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (default 1e-3)")
+    v.add_argument("--frames", type=int, default=17, help="frames per clip, 4n+1 and >= 9 (default 17)")
+    v.add_argument("--size", type=int, default=64, help="frame side, a multiple of 16 (default 64)")
+    v.add_argument("--seed", type=int, default=0, help="seed for init and data order (default 0)")
+    v.add_argument("--save-every", type=int, default=100, metavar="N", help="checkpoint every N steps (default 100)")
+    v.add_argument("--eval-every", type=int, default=50, metavar="N",
+                   help="held-out PSNR every N steps (default 50)")
+    v.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint (exactly)")
 
 
 def sidecar_prompt(path: Path) -> str:
@@ -48,7 +64,23 @@ def sidecar_prompt(path: Path) -> str:
     raise UserError(f"{path}: no sidecar {side.name} or {txt.name} with its prompt; use --prompt")
 
 
+def run_pretrain_vae(args) -> int:
+    from vectorwan.toy.pretrain_vae import VaeTrainConfig, pretrain_vae
+
+    cfg = VaeTrainConfig(out_dir=args.out_dir, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                         frames=args.frames, size=args.size, seed=args.seed, save_every=args.save_every,
+                         eval_every=args.eval_every)
+    cfg.validate()  # before importing torch: bad input fails fast
+    r = pretrain_vae(cfg, resume=args.resume, progress=True)
+    ps = "-" if r["psnr"] is None else f"{r['psnr']:.2f} dB"
+    print(f"{r['checkpoint']}: step {r['step']}, loss {r['loss']}, held-out PSNR {ps}")
+    return 0
+
+
 def run(args) -> int:
+    if args.action == "pretrain-vae":
+        return run_pretrain_vae(args)
+
     from vectorwan.toy import checks, world
 
     if args.action == "world":

@@ -1,0 +1,298 @@
+"""Pre-train a small Wan-architecture video VAE (diffusers ``AutoencoderKLWan``) on the toy world.
+
+Stage one of the toy base model (issue #6): the DiT comes later and trains on this VAE's latents.
+
+* Data: toy-world clips rendered on the fly. Step ``s`` draws its batch from
+  ``numpy.random.default_rng([cfg.seed, s])`` (prompt and clip seed in ``[0, 2**31)``) and its
+  posterior noise from a ``torch.Generator`` seeded from the same pair, so a resumed run sees
+  exactly what an uninterrupted one would. Held-out clips use seeds ``>= 2**31``, never drawn.
+* Loss: L1 on the *unclamped* reconstruction + ``kl_weight`` · KL (mean per latent element).
+  diffusers' ``decode()`` clamps to [-1, 1], which zeroes the gradient of every pixel the
+  decoder overshoots (white background = +1 sits right on the boundary). We get the decoder's
+  raw output by a forward hook on ``vae.decoder``: ``_decode`` calls the decoder once per
+  latent frame and concatenates the outputs along time before clamping; the hook collects
+  those per-chunk outputs (with their autograd graph) and we concatenate them ourselves. This
+  uses only the public ``nn.Module`` hook API (no copied decode loop, no patched ``torch``);
+  every call checks that the clamped concatenation equals ``decode()``'s output, so a change
+  in diffusers' decode structure fails loudly instead of silently training on wrong pixels.
+* Checkpoints: ``OUT_DIR/checkpoint/`` written atomically as one folder: ``vae/``
+  (``save_pretrained``, loadable by ``AutoencoderKLWan.from_pretrained``), ``optimizer.pt``
+  (read back with ``torch.load(weights_only=True)``) and ``state.json`` (step, config).
+  ``OUT_DIR/vae_log.jsonl``: one JSON line per step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vectorwan.errors import UserError
+
+HELD_OUT_SEED0 = 2**31  # training draws clip seeds in [0, 2**31); held-out clips start here
+N_HELD_OUT = 8
+CHECKPOINT = "checkpoint"
+LOG = "vae_log.jsonl"
+
+
+@dataclass
+class VaeTrainConfig:
+    out_dir: str
+    steps: int = 1000
+    batch_size: int = 4
+    lr: float = 1e-3
+    frames: int = 17  # >= 9 and 4n+1: a VAE trained on 5 frames fails on 17
+    size: int = 64
+    base_dim: int = 16
+    dim_mult: list[int] = field(default_factory=lambda: [1, 2, 2, 2])
+    z_dim: int = 16
+    num_res_blocks: int = 1
+    kl_weight: float = 1e-6
+    seed: int = 0
+    save_every: int = 100
+    eval_every: int = 50
+    n_eval: int = N_HELD_OUT
+
+    def validate(self) -> None:
+        if self.frames < 9 or (self.frames - 1) % 4:
+            raise UserError(f"--frames must be 4n+1 and at least 9 (9, 13, 17, ...), got {self.frames}")
+        if self.size < 16 or self.size % 16:
+            raise UserError(f"--size must be a positive multiple of 16, got {self.size}")
+        for name in ("steps", "batch_size", "save_every", "eval_every", "n_eval"):
+            if int(getattr(self, name)) < 1:
+                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise UserError(f"--lr must be positive, got {self.lr}")
+
+    def model_fields(self) -> dict:
+        """Everything that must match between a checkpoint and a resumed run (all but steps/out_dir/...)."""
+        d = dataclasses.asdict(self)
+        for k in ("out_dir", "steps", "save_every", "eval_every"):
+            d.pop(k)
+        return d
+
+
+def build_vae(cfg: VaeTrainConfig):
+    """A freshly initialised ``AutoencoderKLWan``; the same config always gives the same weights."""
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        vae = AutoencoderKLWan(base_dim=cfg.base_dim, z_dim=cfg.z_dim, dim_mult=list(cfg.dim_mult),
+                               num_res_blocks=cfg.num_res_blocks, temperal_downsample=[False, True, True])
+    vae.disable_tiling()
+    vae.disable_slicing()
+    return vae
+
+
+def clips_to_tensor(frames_list):
+    """uint8 T×H×W×3 clips → float (B, 3, T, H, W) in [-1, 1]."""
+    import torch
+
+    x = torch.from_numpy(np.stack(frames_list)).float()  # B T H W C
+    return (x.permute(0, 4, 1, 2, 3) / 127.5 - 1.0).contiguous()
+
+
+def batch_spec(seed: int, step: int, batch_size: int) -> list[tuple[str, str, str, int]]:
+    """The (colour, shape, motion, clip seed) of training step ``step`` — a pure function."""
+    from vectorwan.toy import world
+
+    prompts = world.all_prompts()
+    rng = np.random.default_rng([int(seed), int(step)])
+    idx = rng.integers(0, len(prompts), size=batch_size)
+    seeds = rng.integers(0, HELD_OUT_SEED0, size=batch_size)
+    return [(*prompts[int(i)], int(s)) for i, s in zip(idx, seeds)]
+
+
+def held_out_spec(n: int) -> list[tuple[str, str, str, int]]:
+    """Fixed evaluation clips: prompts spread over the vocabulary, seeds training never draws."""
+    from vectorwan.toy import world
+
+    prompts = world.all_prompts()
+    step = max(1, len(prompts) // n)
+    return [(*prompts[(i * step + i) % len(prompts)], HELD_OUT_SEED0 + i) for i in range(n)]
+
+
+def render_batch(spec, frames: int, size: int):
+    from vectorwan.toy import world
+
+    return clips_to_tensor([world.render_clip(c, s, m, seed, frames=frames, size=size).frames
+                            for c, s, m, seed in spec])
+
+
+@contextlib.contextmanager
+def _capture_decoder_outputs(vae):
+    outs: list = []
+    handle = vae.decoder.register_forward_hook(lambda _m, _i, out: outs.append(out))
+    try:
+        yield outs
+    finally:
+        handle.remove()
+
+
+def decode_unclamped(vae, z):
+    """The decoder's raw output for latents ``z`` (B, C, T', h, w), before diffusers' clamp.
+
+    Runs the normal ``vae.decode`` and collects the per-frame decoder outputs with a forward
+    hook (see the module docstring). Differentiable.
+    """
+    import torch
+
+    if getattr(vae.config, "patch_size", None) is not None:
+        raise NotImplementedError("decode_unclamped: patch_size VAEs (Wan 2.2) are not supported")
+    with _capture_decoder_outputs(vae) as outs:
+        clamped = vae.decode(z).sample
+    if not outs:
+        raise RuntimeError("decode_unclamped: diffusers' decode() never called vae.decoder")
+    raw = torch.cat(outs, dim=2)
+    if raw.shape != clamped.shape or not torch.equal(raw.detach().clamp(-1.0, 1.0), clamped.detach()):
+        raise RuntimeError("decode_unclamped: hooked decoder outputs do not match decode(); "
+                           "diffusers' AutoencoderKLWan._decode changed — update this helper")
+    return raw
+
+
+def reconstruct(vae, x, generator=None, sample: bool = True):
+    """Encode → (sample | mode) → unclamped decode. Returns (reconstruction, kl per element)."""
+    import torch
+
+    post = vae.encode(x).latent_dist
+    z = post.sample(generator=generator) if sample else post.mode()
+    kl = 0.5 * torch.mean(post.mean.pow(2) + post.var - 1.0 - post.logvar)
+    return decode_unclamped(vae, z), kl
+
+
+def loss_fn(vae, x, kl_weight: float, generator=None):
+    rec, kl = reconstruct(vae, x, generator)
+    l1 = (rec - x).abs().mean()
+    return l1 + kl_weight * kl, {"l1": float(l1.detach()), "kl": float(kl.detach())}
+
+
+def psnr(a, b) -> float:
+    """PSNR in dB of two [-1, 1] tensors, on the 0–255 scale (mean over the whole batch)."""
+    import torch
+
+    mse = torch.mean(((a - b) * 127.5) ** 2).item()
+    return float("inf") if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+
+
+def evaluate(vae, x_eval) -> float:
+    """Held-out PSNR through the normal (clamped) ``decode()``, posterior mode, one clip at a time."""
+    import torch
+
+    was_training = vae.training
+    vae.eval()
+    with torch.no_grad():
+        rec = torch.cat([vae.decode(vae.encode(x[None]).latent_dist.mode()).sample for x in x_eval])
+    vae.train(was_training)
+    return psnr(rec, x_eval)
+
+
+def _save_checkpoint(out: Path, vae, opt, step: int, cfg: VaeTrainConfig, last: dict) -> None:
+    import torch
+
+    from vectorwan.atomic import atomic_path
+
+    with atomic_path(out / CHECKPOINT, suffix="") as tmp:
+        tmp.mkdir()
+        vae.save_pretrained(tmp / "vae")
+        torch.save(opt.state_dict(), tmp / "optimizer.pt")
+        (tmp / "state.json").write_text(json.dumps(
+            {"step": step, "config": cfg.model_fields(), "last": last}, indent=2) + "\n", encoding="utf-8")
+
+
+def load_checkpoint(out_dir) -> dict | None:
+    p = Path(out_dir) / CHECKPOINT / "state.json"
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        raise UserError(f"{p}: not valid JSON; delete {p.parent} to start over") from None
+
+
+def _make_optimizer(vae, cfg):
+    import torch
+
+    return torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=0.0)
+
+
+def pretrain_vae(cfg: VaeTrainConfig, resume: bool = False, progress: bool = True) -> dict:
+    """Train (or, with ``resume``, continue training) the VAE up to ``cfg.steps`` steps.
+
+    Returns ``{"step", "loss", "psnr", "checkpoint", "seconds", "steps_per_s"}`` (psnr: last
+    held-out PSNR in dB, through the clamped ``decode()``).
+    """
+    import torch
+    from diffusers import AutoencoderKLWan
+    from tqdm.auto import tqdm
+
+    cfg.validate()
+    out = Path(cfg.out_dir)
+    state = load_checkpoint(out)
+    if state is not None and not resume:
+        raise UserError(f"{out} already holds a checkpoint (step {state['step']}); use --resume or a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / LOG
+
+    start = 0
+    if state is not None:
+        if state["config"] != cfg.model_fields():
+            diff = sorted(k for k in cfg.model_fields() if state["config"].get(k) != cfg.model_fields()[k])
+            raise UserError(f"{out}: checkpoint was trained with different settings ({', '.join(diff)}); "
+                            "resume with the same ones or use a new folder")
+        start = int(state["step"])
+        vae = AutoencoderKLWan.from_pretrained(out / CHECKPOINT / "vae")
+        vae.disable_tiling()
+        vae.disable_slicing()
+        opt = _make_optimizer(vae, cfg)
+        opt.load_state_dict(torch.load(out / CHECKPOINT / "optimizer.pt", weights_only=True))
+        # keep only the log lines the checkpoint covers (steps after it are redone identically)
+        if log_path.is_file():
+            keep = [ln for ln in log_path.read_text(encoding="utf-8").splitlines()
+                    if ln.strip() and json.loads(ln).get("step", 0) <= start]
+            log_path.write_text("".join(ln + "\n" for ln in keep), encoding="utf-8")
+    else:
+        vae = build_vae(cfg)
+        opt = _make_optimizer(vae, cfg)
+        log_path.write_text("", encoding="utf-8")
+    vae.train()
+
+    x_eval = render_batch(held_out_spec(cfg.n_eval), cfg.frames, cfg.size)
+    last = dict(state.get("last", {})) if state else {}
+    cur_psnr = last.get("psnr")
+    loss_v = last.get("loss")
+    t0 = time.perf_counter()
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="vae", unit="step", dynamic_ncols=True)
+    with log_path.open("a", encoding="utf-8") as log:
+        for step in range(start + 1, cfg.steps + 1):
+            x = render_batch(batch_spec(cfg.seed, step, cfg.batch_size), cfg.frames, cfg.size)
+            gen = torch.Generator().manual_seed(int(cfg.seed) * 1_000_003 + step)
+            loss, parts = loss_fn(vae, x, cfg.kl_weight, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_v = float(loss.detach())
+            rec = {"step": step, "loss": loss_v, **parts}
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                cur_psnr = evaluate(vae, x_eval)
+                rec["psnr"] = cur_psnr
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_v:.4f}", psnr="-" if cur_psnr is None else f"{cur_psnr:.2f}")
+            if step % cfg.save_every == 0 or step == cfg.steps:
+                last = {"loss": loss_v, "psnr": cur_psnr}
+                _save_checkpoint(out, vae, opt, step, cfg, last)
+    bar.close()
+    seconds = time.perf_counter() - t0
+    done = max(0, cfg.steps - start)
+    return {"step": max(start, cfg.steps), "loss": loss_v, "psnr": cur_psnr,
+            "checkpoint": str(out / CHECKPOINT / "vae"), "seconds": seconds,
+            "steps_per_s": done / seconds if seconds > 0 and done else None}
