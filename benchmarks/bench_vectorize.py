@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     if rc != 0:
         print(f"vectorize failed with status {rc}")
         return rc
-    man = json.loads((out / "clip.manifest.json").read_text())
+    man = json.loads((out / "clip.svg.manifest.json").read_text())
     s = man["fidelity"]["summary"]
     print(json.dumps({"frames": man["frames"], "size": [man["width"], man["height"]], "jobs": args.jobs,
                       "cpu_cores": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2),
