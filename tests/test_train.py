@@ -192,3 +192,30 @@ def test_demo_runs_end_to_end(tmp_path):
     assert all(os.path.exists(r[key]) for key in ("lora", "loss_plot", "eval_report"))
     assert all(os.path.exists(v["output"]) for v in r["outputs"].values())
     assert all(os.path.exists(p) for p in r["vector"].values())
+
+
+def test_full_fine_tuning_mode_learns_resumes_and_saves_a_diffusers_transformer(tmp_path, data):
+    from diffusers import WanTransformer3DModel
+
+    kw = {"train.mode": '"full"', "train.save_every": 2, "train.learning_rate": 1e-3}
+    train(load_config(None, tiny_overrides(tmp_path / "full", data, steps=4, **kw)), progress=False)
+    part = tiny_overrides(tmp_path / "part", data, steps=2, **kw)
+    train(load_config(None, part), progress=False)
+    r = train(load_config(None, tiny_overrides(tmp_path / "part", data, steps=4, **kw)), resume=True, progress=False)
+    assert r["mode"] == "full" and r["start_step"] == 2 and r["weights"].endswith("transformer")
+    a = WanTransformer3DModel.from_pretrained(tmp_path / "full" / "transformer").state_dict()
+    b = WanTransformer3DModel.from_pretrained(tmp_path / "part" / "transformer").state_dict()
+    base = loading.load_part("tiny", "transformer").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # resume is exact in full mode too
+    changed = [k for k in a if not torch.equal(a[k], base[k])]
+    assert len(changed) > len(a) // 2  # not just LoRA-targeted layers: the whole transformer trains
+    assert not (tmp_path / "full" / "lora.safetensors").exists()
+
+
+def test_resuming_a_lora_checkpoint_in_full_mode_is_a_clear_error(tmp_path, data):
+    from vectorwan.errors import UserError
+
+    train(load_config(None, tiny_overrides(tmp_path / "r", data, steps=1)), progress=False)
+    cfg = load_config(None, tiny_overrides(tmp_path / "r", data, steps=2, **{"train.mode": '"full"'}))
+    with pytest.raises(UserError, match="does not match train.mode"):
+        train(cfg, resume=True, progress=False)

@@ -52,6 +52,7 @@ class LoraConfig:
 
 @dataclass
 class TrainConfig:
+    mode: Literal["lora", "full"] = "lora"  # full: fine-tune every transformer weight (fp32 master weights)
     learning_rate: float = 5e-5
     steps_per_epoch: int = 500
     epochs: int = 5

@@ -85,7 +85,7 @@ def run_demo(out: str | Path, steps: int = 300, data: str | None = None) -> dict
 
     print("[4/6] generate: T2I, T2V, V2V with the new LoRA")
     t = time.perf_counter()
-    lora = summary["lora"]
+    lora = summary["weights"]
     engine = Engine("tiny", [(lora, 1.0)])
     gen = {}
     common = dict(prompt=prompt, height=64, width=64, steps=10, seed=1)

@@ -22,6 +22,6 @@ def run(args) -> int:
         print_report(cfg)
     summary = train(cfg, resume=args.resume)
     if summary["is_main"]:
-        print(f"LoRA: {summary['lora']}  ({summary['lora_modules']} modules, {summary['steps']} steps, "
-          f"final loss {summary['final_loss']:.4f})")
+        what = f"LoRA on {summary['lora_modules']} modules" if summary["mode"] == "lora" else "full fine-tune"
+        print(f"{summary['weights']}  ({what}, {summary['steps']} steps, final loss {summary['final_loss']:.4f})")
     return 0

@@ -1,7 +1,7 @@
 """Full training state, saved atomically and restored exactly.
 
-A checkpoint is a folder ``checkpoints/step-NNNNNNN/`` holding the LoRA tensors
-(safetensors), the optimizer state (torch file read back with ``weights_only=True``), the lr
+A checkpoint is a folder ``checkpoints/step-NNNNNNN/`` holding the trained tensors
+(safetensors: the LoRA matrices, or every transformer weight in full fine-tuning), the optimizer state (torch file read back with ``weights_only=True``), the lr
 scheduler state and the step (JSON). The loop draws all randomness from (seed, step, rank),
 so the step is the whole data/RNG position and resuming continues exactly.
 """
@@ -20,13 +20,13 @@ from vectorwan.errors import UserError
 PREFIX = "step-"
 
 
-def save_checkpoint(ckpt_root: Path, step: int, lora_tensors: dict, optimizer, scheduler, extra: dict, keep: int) -> Path:
+def save_checkpoint(ckpt_root: Path, step: int, tensors: dict, optimizer, scheduler, extra: dict, keep: int) -> Path:
     from safetensors.torch import save_file
 
     final = ckpt_root / f"{PREFIX}{step:07d}"
     with atomic_path(final, suffix="") as tmp:
         tmp.mkdir(parents=True)
-        save_file({k: v.detach().cpu().contiguous() for k, v in lora_tensors.items()}, str(tmp / "lora.safetensors"))
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "trained.safetensors"))
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         (tmp / "state.json").write_text(json.dumps({"step": step, "scheduler": scheduler.state_dict(), **extra}, indent=2))
     for old in list_checkpoints(ckpt_root)[:-keep]:
@@ -41,13 +41,13 @@ def list_checkpoints(ckpt_root: Path) -> list[Path]:
 
 
 def load_checkpoint(path: Path) -> tuple[dict, dict, dict]:
-    """Returns (lora tensors, optimizer state, state json). Never unpickles arbitrary objects."""
+    """Returns (trained tensors, optimizer state, state json). Never unpickles arbitrary objects."""
     from safetensors.torch import load_file
 
     try:
         state = json.loads((path / "state.json").read_text())
-        lora = load_file(str(path / "lora.safetensors"))
+        tensors = load_file(str(path / "trained.safetensors"))
         opt = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
     except (OSError, json.JSONDecodeError, RuntimeError) as e:
         raise UserError(f"{path}: unreadable checkpoint ({type(e).__name__}); delete it to resume from an earlier one") from None
-    return lora, opt, state
+    return tensors, opt, state

@@ -1,4 +1,5 @@
-"""The training recipe, top to bottom: config → cache → transformer + LoRA → loop → LoRA file.
+"""The training recipe, top to bottom: config → cache → transformer + LoRA → loop → LoRA file
+(or, with ``train.mode = "full"``, every transformer weight → a diffusers ``transformer/`` folder).
 
 All randomness of step ``s`` on process ``r`` (which items, captions, σ, noise, LoRA dropout)
 comes from generators seeded with (seed, s, r), so a resumed run continues exactly where an
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from vectorwan.atomic import write_json, write_text
+from vectorwan.atomic import atomic_path, write_json, write_text
 from vectorwan.cache import CachedData, build_cache, cache_is_complete
 from vectorwan.config import Config, dump_toml
 from vectorwan.errors import UserError
@@ -89,11 +90,17 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
     accelerator.wait_for_everyone()
     data = CachedData(cfg.cache_dir)
 
-    # 2. transformer + LoRA (the VAE and the text encoder are never loaded here)
+    # 2. transformer + LoRA, or the whole transformer (the VAE and the text encoder are never loaded here)
     source = resolve(cfg.model.path)
-    transformer = load_part(source, "transformer", torch_dtype(cfg.model.dtype, t.mixed_precision))
-    n_modules = attach_lora(transformer, cfg.lora.rank, cfg.lora.alpha, cfg.lora.targets, cfg.lora.dropout, cfg.lora.init)
-    cast_training_params(transformer, dtype=torch.float32)
+    full = t.mode == "full"
+    transformer = load_part(source, "transformer", torch.float32 if full else torch_dtype(cfg.model.dtype, t.mixed_precision))
+    if full:
+        transformer.requires_grad_(True)
+        n_modules = 0
+    else:
+        n_modules = attach_lora(transformer, cfg.lora.rank, cfg.lora.alpha, cfg.lora.targets, cfg.lora.dropout,
+                                cfg.lora.init)
+        cast_training_params(transformer, dtype=torch.float32)
     if t.gradient_checkpointing:
         transformer.enable_gradient_checkpointing()
     params = [p for p in transformer.parameters() if p.requires_grad]
@@ -112,10 +119,17 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
         ckpts = list_checkpoints(ckpt_root)
         if not ckpts:
             raise UserError(f"{ckpt_root}: no checkpoint to resume from; run without --resume")
-        lora_sd, opt_sd, state = load_checkpoint(ckpts[-1])
-        result = set_peft_model_state_dict(model, lora_sd)
-        if getattr(result, "unexpected_keys", None):
-            raise UserError(f"{ckpts[-1]}: checkpoint does not match lora settings ({result.unexpected_keys[0]} ...)")
+        trained, opt_sd, state = load_checkpoint(ckpts[-1])
+        try:
+            if full:
+                model.load_state_dict(trained, strict=True)
+            else:
+                result = set_peft_model_state_dict(model, trained)
+                if getattr(result, "unexpected_keys", None):
+                    raise RuntimeError(f"unexpected {result.unexpected_keys[0]}")
+        except RuntimeError as e:
+            raise UserError(f"{ckpts[-1]}: checkpoint does not match train.mode / lora settings "
+                            f"({str(e).splitlines()[0][:120]}); resume with the config that wrote it") from None
         optimizer.load_state_dict(opt_sd)
         scheduler.load_state_dict(state["scheduler"])
         start = int(state["step"])
@@ -139,9 +153,13 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
     def save(step: int) -> None:
         accelerator.wait_for_everyone()
         if main:
-            lora_sd = get_peft_model_state_dict(model)
-            save_checkpoint(ckpt_root, step, lora_sd, optimizer, scheduler,
-                            {"total_steps": total, "world_size": world}, keep=t.keep_checkpoints)
+            trained = model.state_dict() if full else get_peft_model_state_dict(model)
+            save_checkpoint(ckpt_root, step, trained, optimizer, scheduler,
+                            {"total_steps": total, "world_size": world, "mode": t.mode}, keep=t.keep_checkpoints)
+            if full:  # a diffusers folder: WanTransformer3DModel.from_pretrained(OUTPUT_DIR/transformer)
+                with atomic_path(out / "transformer", suffix="") as tmp:
+                    model.save_pretrained(tmp, safe_serialization=True)
+                return
             save_lora(model, out / "lora.safetensors", rank=cfg.lora.rank, alpha=cfg.lora.alpha,
                       targets=cfg.lora.targets, trigger=cfg.data.trigger, base_model=cfg.model.path,
                       extra={"step": str(step), "learning_rate": str(t.learning_rate)})
@@ -208,8 +226,8 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
         save(total)
     if writer:
         writer.close()
-    summary = {"output_dir": str(out), "lora": str(out / "lora.safetensors"), "steps": total, "start_step": start,
-               "lora_modules": n_modules, "final_loss": last_loss, "world_size": world, "is_main": main}
+    summary = {"output_dir": str(out), "mode": t.mode, "steps": total, "start_step": start,
+               "weights": str(out / ("transformer" if full else "lora.safetensors")), "lora_modules": n_modules, "final_loss": last_loss, "world_size": world, "is_main": main}
     if main:
         write_json(out / "train_summary.json", {k: v for k, v in summary.items() if k != "is_main"})
     accelerator.end_training()
