@@ -1,7 +1,8 @@
 """`vectorwan toy world OUT_DIR` — write a toy-world dataset (90 prompts × N clips, ground truth).
 `vectorwan toy check CLIP... --prompt P | --prompts-from-sidecar` — score clips against their
 prompts with the automatic checks (dominant colour, shape by fill ratio, motion by centroid).
-`vectorwan toy pretrain-vae OUT_DIR [--steps N] ... [--resume]` — pre-train the toy Wan VAE."""
+`vectorwan toy pretrain-vae OUT_DIR [--steps N] ... [--resume]` — pre-train the toy Wan VAE.
+`vectorwan toy init-base OUT_DIR [--vae DIR]` — assemble the toy base folder for DiT pre-training."""
 
 from __future__ import annotations
 
@@ -43,6 +44,12 @@ def add_arguments(p) -> None:
     v.add_argument("--eval-every", type=int, default=50, metavar="N",
                    help="held-out PSNR every N steps (default 50)")
     v.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint (exactly)")
+    b = sub.add_parser("init-base", help="assemble the toy base model folder (for `vectorwan train` in full mode)",
+                       description="Write a diffusers folder: a fresh toy-size Wan transformer, the VAE (with latent "
+                                   "statistics measured on toy clips), the tiny UMT5 encoder, tokenizer, scheduler.")
+    b.add_argument("out_dir", help="folder to write (replaced atomically)")
+    b.add_argument("--vae", metavar="DIR", help="a pre-trained VAE folder (pretrain-vae's OUT_DIR/checkpoint/vae)")
+    b.add_argument("--seed", type=int, default=0)
 
 
 def sidecar_prompt(path: Path) -> str:
@@ -80,6 +87,11 @@ def run_pretrain_vae(args) -> int:
 def run(args) -> int:
     if args.action == "pretrain-vae":
         return run_pretrain_vae(args)
+    if args.action == "init-base":
+        from vectorwan.toy.base import init_toy_base
+
+        print(f"wrote {init_toy_base(args.out_dir, args.vae, args.seed)} (train it: vectorwan train configs/toy_pretrain.toml)")
+        return 0
 
     from vectorwan.toy import checks, world
 
