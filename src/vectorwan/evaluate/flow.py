@@ -175,17 +175,21 @@ def top_mean(values: np.ndarray, fraction: float = TOP_FRACTION) -> float:
     return float(np.partition(v, v.size - k)[-k:].mean())
 
 
-def colour_edges(lab: np.ndarray, thresh: float = FLAT_GRAD) -> np.ndarray:
-    """Pixels that are not inside a flat fill: |∇Lab| > ``thresh`` ΔE/px after a σ = 1 px blur
-    (3×3 Sobel / 8, all three channels, so isoluminant edges count)."""
-    b = cv2.GaussianBlur(lab, (0, 0), 1.0)
+def colour_gradient(lab: np.ndarray) -> np.ndarray:
+    """|∇Lab| in ΔE per pixel: sqrt(Σ_c (∂x C)² + (∂y C)²) with 3×3 Sobel / 8."""
     g2 = np.zeros(lab.shape[:2], np.float32)
     for c in range(3):
-        ch = np.ascontiguousarray(b[..., c])
+        ch = np.ascontiguousarray(lab[..., c])
         gx = cv2.Sobel(ch, cv2.CV_32F, 1, 0, ksize=3) / 8.0
         gy = cv2.Sobel(ch, cv2.CV_32F, 0, 1, ksize=3) / 8.0
         g2 += gx * gx + gy * gy
-    return g2 > thresh * thresh
+    return np.sqrt(g2)
+
+
+def colour_edges(lab: np.ndarray, thresh: float = FLAT_GRAD) -> np.ndarray:
+    """Pixels that are not inside a flat fill: |∇Lab| > ``thresh`` ΔE/px after a σ = 1 px blur
+    (:func:`colour_gradient`, all three channels, so isoluminant edges count)."""
+    return colour_gradient(cv2.GaussianBlur(lab, (0, 0), 1.0)) > thresh
 
 
 def flat_interior(edges_t: np.ndarray, edges_t1: np.ndarray, radius: float) -> np.ndarray:

@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 
 from vectorwan.evaluate.flow import ClipFlow, analysis_size, to_lab, warp
-from vectorwan.evaluate.style import EDGE_GRAD, _sqdist, colour_gradient, lab_histogram, palette, weighted_kmeans
+from vectorwan.evaluate.flow import colour_gradient
+from vectorwan.evaluate.style import EDGE_GRAD, _sqdist, lab_histogram, palette, weighted_kmeans
 
 PALETTE_K = 8
 MIN_LAYER_SHARE = 0.005  # layers smaller than this (in both frames) are left out of the IoU mean

@@ -13,7 +13,7 @@ import io
 import cv2
 import numpy as np
 
-from vectorwan.evaluate.flow import analysis_size, to_lab
+from vectorwan.evaluate.flow import analysis_size, colour_gradient, to_lab
 from vectorwan.vector.fidelity import psnr, ssim  # one definition for eval and vectorize
 
 HIST_CELL = 2.0  # ΔE size of the Lab histogram bins
@@ -140,17 +140,6 @@ def effective_colours(lab: np.ndarray, hist: tuple[np.ndarray, np.ndarray] | Non
 
 
 # ---------------------------------------------------------------- gradients and edges
-def colour_gradient(lab: np.ndarray) -> np.ndarray:
-    """|∇Lab| in ΔE per pixel: sqrt(Σ_c (∂x C)² + (∂y C)²) with 3×3 Sobel / 8."""
-    g2 = np.zeros(lab.shape[:2], np.float32)
-    for c in range(3):
-        ch = np.ascontiguousarray(lab[..., c])
-        gx = cv2.Sobel(ch, cv2.CV_32F, 1, 0, ksize=3) / 8.0
-        gy = cv2.Sobel(ch, cv2.CV_32F, 0, 1, ksize=3) / 8.0
-        g2 += gx * gx + gy * gy
-    return np.sqrt(g2)
-
-
 def flatness(lab: np.ndarray, edge: float = EDGE_GRAD, flat: float = FLAT_GRAD,
              dilate: int = EDGE_DILATE) -> dict[str, float]:
     """Flat fills: share of non-edge pixels whose colour gradient is below ``flat``.
