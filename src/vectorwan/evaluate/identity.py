@@ -10,8 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vectorwan.evaluate.flow import ClipFlow, analysis_size, to_lab, warp
-from vectorwan.evaluate.flow import colour_gradient
+from vectorwan.evaluate.flow import ClipFlow, analysis_size, colour_gradient, to_lab, warp
 from vectorwan.evaluate.style import EDGE_GRAD, _sqdist, lab_histogram, palette, weighted_kmeans
 
 PALETTE_K = 8
