@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from vectorwan.atomic import atomic_path, write_json, write_text
-from vectorwan.cache import CachedData, build_cache, cache_is_complete
+from vectorwan.cache import CachedData, build_cache
 from vectorwan.config import Config, dump_toml
 from vectorwan.errors import UserError
 from vectorwan.models.lora import attach_lora, save_lora
@@ -81,11 +81,11 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
     if t.mixed_precision != "no" and not torch.cuda.is_available():
         accelerator.print(f"note: train.mixed_precision={t.mixed_precision} needs a CUDA GPU; training in float32 here")
 
-    # 1. cache: encoders run only here, and only for what is missing
+    # 1. cache: encoders run only here, and only for what is missing (a complete cache loads none)
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        if not cache_is_complete(cfg):
-            summary = build_cache(cfg, progress=progress)
+        summary = build_cache(cfg, progress=progress)
+        if summary["encoded_items"] or summary["encoded_texts"]:
             accelerator.print(f"cache: encoded {summary['encoded_items']} items, {summary['encoded_texts']} captions")
     accelerator.wait_for_everyone()
     data = CachedData(cfg.cache_dir)
