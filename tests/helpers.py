@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vectorwan.data.synthetic import make_character_dataset
+from vectorwan.toy.character import make_character_dataset
 
 
 def make_image_dataset(root: Path, n: int = 4, size: int = 64, trigger: str = "blobby_tok") -> Path:
-    """A reference-format dataset (metadata.csv + train/) of the project's drawn character."""
+    """A reference-format dataset (metadata.csv + train/) of the toy character (RGBA stills)."""
     return make_character_dataset(root, n=n, size=size, trigger=trigger)
 
 

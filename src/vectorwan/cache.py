@@ -84,7 +84,8 @@ def make_plan(cfg: Config, ds: Dataset, manifest: dict, latent_fp: str, text_fp:
     if cfg.validation.every and cfg.validation.prompts:
         from vectorwan.generate import WAN_NEGATIVE_PROMPT
 
-        for c in [*cfg.validation.prompts, WAN_NEGATIVE_PROMPT]:
+        neg = WAN_NEGATIVE_PROMPT if cfg.validation.negative_prompt is None else cfg.validation.negative_prompt
+        for c in [*cfg.validation.prompts, neg]:
             tk = _sha(c, text_fp, cfg.model.max_sequence_length)
             texts[tk] = c
             validation.append(tk)

@@ -94,6 +94,7 @@ class ValidationConfig:
     guidance: float = 5.0
     shift: float = 3.0
     seed: int = 0
+    negative_prompt: str | None = None  # None → Wan's standard negative prompt ("" for the toy base)
 
 
 @dataclass
@@ -156,6 +157,8 @@ def _coerce(value, tp, where: str):
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad
         return value
+    if tp is type(None):  # TOML has no null: an optional key is set by leaving it out
+        raise bad
     if tp in (bool, str):
         if not isinstance(value, tp):
             raise bad
@@ -272,7 +275,7 @@ def dump_toml(cfg: Config) -> str:
     top, sections = [], []
     for k, v in cfg.to_dict().items():
         if isinstance(v, dict):
-            sections.append(f"\n[{k}]\n" + "".join(f"{kk} = {fmt(vv)}\n" for kk, vv in v.items()))
+            sections.append(f"\n[{k}]\n" + "".join(f"{kk} = {fmt(vv)}\n" for kk, vv in v.items() if vv is not None))
         else:
             top.append(f"{k} = {fmt(v)}\n")
     return "".join(top) + "".join(sections)

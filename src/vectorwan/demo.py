@@ -1,35 +1,32 @@
-"""`make demo`: the whole workflow on the embedded tiny model, on a CPU, in a few minutes.
+"""`make demo`: the whole workflow on the shipped toy base (``--model toy``), on a CPU, in minutes.
 
-data (shared tiger16 if present, else a drawn character) → report → cache → LoRA training
-(with validation clips) → loss plot → T2I / T2V / V2V with the new LoRA → eval of the LoRA clip
-against the base clip → animated SVG, Lottie and a palette-locked video of it → summary.
-The tiny base has random weights, so its clips show the plumbing, not a style: the numbers
-that matter here are that every stage runs, resumes and writes what it says.
+data (16 RGBA stills of a character the toy base never saw, or ``--data``) → report → cache →
+LoRA training with the character recipe (configs/toy_character.toml, validation clips) → loss
+plot → T2I / T2V / V2V with the new LoRA → identity and motion of trigger prompts, LoRA vs
+base → eval of the LoRA clip against the base clip → animated SVG, Lottie and a palette-locked
+video of it → summary (summary.md / summary.json, contact sheets).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-# the project's read-only shared folder sits beside the repository (or where VECTORWAN_SHARED says)
-SHARED = Path(os.environ.get("VECTORWAN_SHARED", Path(__file__).resolve().parents[2].parent / "shared"))
-TIGER16 = SHARED / "data" / "tiger16"
+RECIPE = Path(__file__).resolve().parents[2] / "configs" / "toy_character.toml"
 
 
-def find_dataset(out: Path, data: str | None) -> tuple[Path, str, str]:
+def find_dataset(out: Path, data: str | None, trigger: str) -> tuple[Path, str, str]:
     """(path, trigger, description)."""
-    from vectorwan.data.synthetic import TRIGGER, make_character_dataset
+    from vectorwan.toy.character import TRIGGER, make_character_dataset
 
     if data:
-        return Path(data), "", "given"
-    if (TIGER16 / "metadata.csv").is_file():
-        return TIGER16.resolve(), "tigersticker_unique001", "shared tiger16"
-    return make_character_dataset(out / "data", n=16, size=128), TRIGGER, "drawn character (tiger16 not found)"
+        return Path(data), trigger, "given"
+    if (out / "data" / "metadata.csv").is_file():
+        return out / "data", TRIGGER, "toy character (16 RGBA stills, already written)"
+    return make_character_dataset(out / "data", n=16), TRIGGER, "toy character (16 RGBA stills the toy base never saw)"
 
 
 def loss_plot(log: Path, out: Path) -> Path:
@@ -48,7 +45,31 @@ def loss_plot(log: Path, out: Path) -> Path:
     return out
 
 
-def run_demo(out: str | Path, steps: int = 300, data: str | None = None) -> dict:
+def score_table(base: dict, lora: dict) -> list[str]:
+    rows = [("identity (palette × silhouette)", "identity"), ("palette", "palette"), ("silhouette", "silhouette"),
+            ("motion accuracy", "motion")]
+    return ["| trigger prompts (5 motions × 2 seeds) | toy base | + LoRA |", "|---|---|---|",
+            *[f"| {name} | {base[k]:.3f} | {lora[k]:.3f} |" for name, k in rows]]
+
+
+def trigger_sheet(scores: dict, out: Path) -> Path:
+    """Rows: base, LoRA; columns: the trigger prompts (frames 0, middle, last; green frame = motion right)."""
+    from PIL import Image
+
+    from vectorwan.atomic import atomic_path
+    from vectorwan.toy.accuracy import cell
+
+    rows = []
+    for name in ("base", "lora"):
+        sc = scores[name]
+        cells = [cell(c, r["motion_ok"]) for c, r in zip(sc["clips"], sc["rows"])]
+        rows.append(np.concatenate([np.pad(c, ((2, 2), (2, 2), (0, 0)), constant_values=255) for c in cells], axis=1))
+    with atomic_path(out) as tmp:
+        Image.fromarray(np.concatenate(rows, axis=0)).save(tmp, format="PNG")
+    return out
+
+
+def run_demo(out: str | Path, steps: int | None = None, data: str | None = None, trigger: str = "") -> dict:
     from vectorwan.cache import build_cache
     from vectorwan.commands.data import print_report
     from vectorwan.config import load_config
@@ -58,43 +79,51 @@ def run_demo(out: str | Path, steps: int = 300, data: str | None = None) -> dict
     out = Path(out)
     t_start = time.perf_counter()
     timings = {}
-    data_path, trigger, what = find_dataset(out, data)
+    data_path, trigger, what = find_dataset(out, data, trigger)
     print(f"[1/6] dataset: {what} → {data_path}")
-    prompt = f"{trigger}, tiger, full body, white background" if trigger else "a character, white background"
-    cfg = load_config(None, [
-        f'output_dir="{out / "train"}"', 'model.path="tiny"', "model.max_sequence_length=64",
-        f'data.path="{data_path}"', "data.resolution=[64, 64]", f'data.trigger="{trigger}"',
-        "lora.rank=8", "lora.alpha=8.0", f"train.max_steps={steps}", "train.learning_rate=1e-3",
-        "train.warmup_steps=10", 'train.mixed_precision="no"', "train.gradient_checkpointing=false",
-        f"train.save_every={max(1, steps // 2)}",
-        f'validation.prompts=["{prompt}"]', f"validation.every={max(1, steps // 2)}", "validation.num_frames=9",
-        "validation.steps=8",
-    ])
+    prompt = f"{trigger}, moving left, white background" if trigger else "moving left, white background"
+    overrides = [f'output_dir="{out / "train"}"', f'data.path="{data_path}"', f'data.trigger="{trigger}"',
+                 f'validation.prompts=["{prompt}", "{prompt.replace("moving left", "staying still")}"]']
+    if steps:
+        overrides += [f"train.max_steps={steps}", f"train.save_every={max(1, steps // 2)}",
+                      f"validation.every={max(1, steps // 2)}"]
+    cfg = load_config(RECIPE, overrides)
+    steps = cfg.train.max_steps or cfg.train.steps_per_epoch * cfg.train.epochs
     print_report(cfg)
     t = time.perf_counter()
     print("[2/6] cache: VAE latents + UMT5 embeddings")
     build_cache(cfg)
     timings["cache_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    print(f"[3/6] train: LoRA r{cfg.lora.rank} on q,k,v,o,ffn.0,ffn.2 for {steps} steps")
+    print(f"[3/6] train: LoRA r{cfg.lora.rank} on q,k,v,o,ffn.0,ffn.2 of the toy base for {steps} steps")
     summary = train(cfg)
     timings["train_s"] = time.perf_counter() - t
     log = out / "train" / "train_log.jsonl"
     rows = [json.loads(l) for l in log.read_text().splitlines()]
     plot = loss_plot(log, out / "loss.png")
 
-    print("[4/6] generate: T2I, T2V, V2V with the new LoRA")
+    print("[4/6] generate: T2I, T2V, V2V with the new LoRA; trigger prompts scored, LoRA vs base")
     t = time.perf_counter()
     lora = summary["weights"]
-    engine = Engine("tiny", [(lora, 1.0)])
+    engine = Engine("toy", [(lora, 1.0)])
     gen = {}
-    common = dict(prompt=prompt, height=64, width=64, steps=10, seed=1)
-    gen["t2i"] = generate(engine, Request(task="t2i", **common), out / "generate" / "t2i.png")[0]
-    gen["t2v"] = generate(engine, Request(task="t2v", frames=17, **common), out / "generate" / "t2v.mp4")[0]
-    gen["v2v"] = generate(engine, Request(task="v2v", video=gen["t2v"]["output"], strength=0.6, **common),
-                          out / "generate" / "v2v.mp4")[0]
-    base = generate(Engine("tiny"), Request(task="t2v", frames=17, **common), out / "generate" / "t2v_base.mp4")[0]
+    gen["t2i"] = generate(engine, Request(prompt=prompt.replace("moving left", "staying still"), task="t2i", seed=1),
+                          out / "generate" / "t2i.png")[0]
+    gen["t2v"] = generate(engine, Request(prompt=prompt, task="t2v", seed=1), out / "generate" / "t2v.mp4")[0]
+    from vectorwan.frames import write_frames
+    from vectorwan.toy.world import render_clip
+
+    source = write_frames(out / "generate" / "v2v_source.mp4", render_clip("orange", "circle", "moving right", 3).frames, 16)
+    gen["v2v"] = generate(engine, Request(prompt=prompt.replace("left", "right"), task="v2v", video=str(source),
+                                          strength=0.7, seed=1), out / "generate" / "v2v.mp4")[0]
+    base = generate(Engine("toy"), Request(prompt=prompt, task="t2v", seed=1), out / "generate" / "t2v_base.mp4")[0]
+    from vectorwan.toy.accuracy import character_scores, read_stills
+
+    stills = read_stills(data_path)
+    scores = {name: character_scores("toy", loras, stills, trigger, seeds=(7000, 7001))
+              for name, loras in (("base", []), ("lora", [(lora, 1.0)]))}
     timings["generate_s"] = time.perf_counter() - t
+    sheet = trigger_sheet(scores, out / "trigger_prompts.png")
 
     print("[5/6] eval (LoRA vs base, same seed) and vectorize (animated SVG + Lottie)")
     from vectorwan.cli import main as cli
@@ -119,10 +148,11 @@ def run_demo(out: str | Path, steps: int = 300, data: str | None = None) -> dict
         "s_per_step_median": float(np.median([r["s_per_step"] for r in rows])),
         "peak_rss_mb": float(max(r["peak_mem_mb"] for r in rows)),
         "outputs": {k: {"output": v["output"], "contact_sheet": v["contact_sheet"], "sidecar": v["sidecar"]} for k, v in gen.items()},
-        "eval_report": str(out / "eval" / "report.md"),
+        "eval_report": str(out / "eval" / "report.md"), "trigger_sheet": str(sheet),
         "vector": {"animated_svg": str(out / "vector" / "t2v.svg"), "lottie": str(out / "vector" / "t2v_lottie.json"),
                    "palette_locked": str(out / "vector" / "t2v_locked.mp4")},
         "timings": {k: round(v, 1) for k, v in timings.items()},
+        "trigger_prompts": {name: {k: v for k, v in sc.items() if k != "clips"} for name, sc in scores.items()},
     }
     from vectorwan.atomic import write_json, write_text
 
@@ -133,10 +163,12 @@ def run_demo(out: str | Path, steps: int = 300, data: str | None = None) -> dict
              f"- training: {steps} steps, median {result['s_per_step_median']:.3f} s/step, peak RSS {result['peak_rss_mb']:.0f} MB",
              f"- validation clips: `{result['samples']}`"]
     lines += [f"- {k.upper()}: `{v['output']}` (contact sheet `{v['contact_sheet']}`)" for k, v in gen.items()]
-    lines += [f"- eval report (LoRA vs base): `{result['eval_report']}`",
+    lines += [f"- trigger prompts, base (top) vs LoRA (bottom), frames 0 / 8 / 16: `{sheet}`",
+              f"- eval report (LoRA vs base): `{result['eval_report']}`",
               f"- vector: animated SVG `{result['vector']['animated_svg']}`, Lottie `{result['vector']['lottie']}`, "
               f"palette-locked video `{result['vector']['palette_locked']}`"]
-    lines += ["- time (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result["timings"].items())]
+    lines += ["- time (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result["timings"].items()), "",
+              *score_table(scores["base"], scores["lora"])]
     write_text(out / "summary.md", "\n".join(lines) + "\n")
     print("[6/6] summary (also in " + str(out / "summary.md") + ")")
     print("\n".join(lines[2:]))

@@ -23,8 +23,12 @@ WAN_NEGATIVE_PROMPT = (
     "杂乱的背景，三条腿，背景人很多，倒着走"
 )
 # Wan 2.1 T2V 1.3B defaults (480p); the tiny model gets small ones
-WAN_DEFAULTS = dict(height=480, width=832, frames=81, steps=50, guidance=5.0, shift=3.0, fps=16)
-TINY_DEFAULTS = dict(height=64, width=64, frames=17, steps=10, guidance=5.0, shift=3.0, fps=16)
+WAN_DEFAULTS = dict(height=480, width=832, frames=81, steps=50, guidance=5.0, shift=3.0, fps=16,
+                    negative_prompt=WAN_NEGATIVE_PROMPT, max_sequence_length=512)
+TINY_DEFAULTS = dict(WAN_DEFAULTS, height=64, width=64, frames=17, steps=10)
+# keys a model folder's sampling.json may set (the settings the model was trained / evaluated with)
+SAMPLING_KEYS = ("height", "width", "frames", "steps", "guidance", "shift", "fps", "negative_prompt",
+                 "max_sequence_length")
 VIDEO_OUT = {".mp4", ".webm", ".gif", ".webp", ".mov", ".mkv"}
 
 
@@ -32,7 +36,7 @@ VIDEO_OUT = {".mp4", ".webm", ".gif", ".webp", ".mov", ".mkv"}
 class Request:
     prompt: str
     task: str = "t2v"  # t2i | t2v | v2v
-    negative_prompt: str | None = None  # None → Wan's standard negative prompt
+    negative_prompt: str | None = None  # None → the model's default (Wan's standard negative prompt)
     video: str | None = None
     strength: float = 0.7
     frames: int | None = None
@@ -73,7 +77,7 @@ class Engine:
             sampling = Path(self.source.location) / "sampling.json"
             if sampling.is_file():
                 s = json.loads(sampling.read_text())
-                self.defaults.update({k: s[k] for k in ("steps", "guidance", "shift") if k in s})
+                self.defaults.update({k: s[k] for k in SAMPLING_KEYS if k in s})
         if self.loras:
             from vectorwan.models.lora_apply import apply_loras
 
@@ -114,6 +118,9 @@ class Engine:
             raise UserError(f"--steps {s['steps']}: must be ≥ 1")
         return s
 
+    def negative_prompt(self, req: Request) -> str:
+        return self.defaults["negative_prompt"] if req.negative_prompt is None else req.negative_prompt
+
     def _scheduler(self, pipe, shift: float):
         from diffusers import UniPCMultistepScheduler
 
@@ -126,10 +133,11 @@ class Engine:
         import torch
 
         s = self.settings(req)
-        neg = WAN_NEGATIVE_PROMPT if req.negative_prompt is None else req.negative_prompt
+        neg = self.negative_prompt(req)
         gen = torch.Generator(device="cpu").manual_seed(req.seed)
         common = dict(prompt=req.prompt, negative_prompt=neg, height=s["height"], width=s["width"],
                       num_inference_steps=s["steps"], guidance_scale=s["guidance"], generator=gen,
+                      max_sequence_length=self.defaults["max_sequence_length"],
                       num_videos_per_prompt=req.num_videos, output_type="np")
         if req.task == "v2v":
             frames, fps = self.input_video(req, s)
@@ -231,7 +239,7 @@ def make_record(engine: Engine, req: Request) -> dict:
         "model_hash": fingerprint(engine.source, ("transformer", "vae", "text_encoder")),
         "loras": [{"path": p, "scale": s, "sha256": sha256_file(p)} for p, s in engine.loras],
         "fuse": engine.fuse, "request": asdict(req),
-        "negative_prompt_used": WAN_NEGATIVE_PROMPT if req.negative_prompt is None else req.negative_prompt,
+        "negative_prompt_used": engine.negative_prompt(req),
     }
 
 

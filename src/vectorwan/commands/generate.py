@@ -13,12 +13,13 @@ PER_ITEM = {"prompt", "negative_prompt", "task", "video", "strength", "frames", 
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--model", default="tiny", help="tiny | diffusers folder | hub id | original Wan folder")
+    p.add_argument("--model", default="tiny", help="tiny | toy | diffusers folder | hub id | original Wan folder")
     p.add_argument("--lora", action="append", default=[], metavar="FILE[:SCALE]", help="LoRA file (any format), repeatable")
     p.add_argument("--fuse", action="store_true", help="merge the LoRAs into the weights (faster sampling)")
     p.add_argument("--prompt")
     p.add_argument("--prompts", help="batch: a text file (one prompt per line) or JSONL with per-item options")
-    p.add_argument("--negative-prompt", default=None, help="default: Wan's standard negative prompt")
+    p.add_argument("--negative-prompt", default=None,
+                   help="default: the model's (sampling.json), else Wan's standard negative prompt")
     p.add_argument("--task", choices=["t2i", "t2v", "v2v"], default=None,
                    help="default: v2v with --video, t2i when --out is .png, else t2v")
     p.add_argument("--video", help="input clip for v2v")

@@ -1,4 +1,4 @@
-"""`vectorwan model export tiny DIR` — write the embedded tiny model as a diffusers folder.
+"""`vectorwan model export tiny|toy DIR` — write an embedded model as a diffusers folder.
 `vectorwan model info MODEL` — which loading route a model takes and its sizes."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 def add_arguments(p) -> None:
     sub = p.add_subparsers(dest="action", required=True)
     e = sub.add_parser("export", help="write an embedded model as a diffusers folder")
-    e.add_argument("name", choices=["tiny"])
+    e.add_argument("name", choices=["tiny", "toy"], help="tiny (random, fixed seed) or toy (pre-trained toy base)")
     e.add_argument("out", help="output folder (loadable by diffusers.WanPipeline.from_pretrained)")
     e.add_argument("--layout", choices=["diffusers", "original"], default="diffusers",
                    help="diffusers folder, or the original Wan 3-file layout")
@@ -16,8 +16,16 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    from vectorwan.errors import UserError
     from vectorwan.models.loading import export_tiny, load_part, resolve
 
+    if args.action == "export" and args.name == "toy":
+        if args.layout != "diffusers":
+            raise UserError("model export toy: only --layout diffusers (the toy base ships as a diffusers folder)")
+        from vectorwan.toy.ship import export_toy
+
+        print(f"wrote {export_toy(args.out)} (diffusers layout, with sampling.json and manifest.json)")
+        return 0
     if args.action == "export":
         print(f"wrote {export_tiny(args.out, args.layout)} ({args.layout} layout)")
         return 0

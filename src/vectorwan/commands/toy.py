@@ -2,7 +2,10 @@
 `vectorwan toy check CLIP... --prompt P | --prompts-from-sidecar` — score clips against their
 prompts with the automatic checks (dominant colour, shape by fill ratio, motion by centroid).
 `vectorwan toy pretrain-vae OUT_DIR [--steps N] ... [--resume]` — pre-train the toy Wan VAE.
-`vectorwan toy init-base OUT_DIR [--vae DIR]` — assemble the toy base folder for DiT pre-training."""
+`vectorwan toy init-base OUT_DIR [--vae DIR]` — assemble the toy base folder for DiT pre-training.
+`vectorwan toy character OUT_DIR [--n 16]` — the character task: RGBA stills of a tiny tiger + captions.
+`vectorwan toy ship OUT_DIR --base B --vae-run V --dit-run D` — assemble the shipped toy base + manifest.
+`vectorwan toy accuracy OUT_DIR [--model toy] [--lora F] [--seeds S...]` — the 90-prompt accuracy table."""
 
 from __future__ import annotations
 
@@ -50,6 +53,33 @@ def add_arguments(p) -> None:
     b.add_argument("out_dir", help="folder to write (replaced atomically)")
     b.add_argument("--vae", metavar="DIR", help="a pre-trained VAE folder (pretrain-vae's OUT_DIR/checkpoint/vae)")
     b.add_argument("--seed", type=int, default=0)
+    ch = sub.add_parser("character", help="write the character-task dataset (RGBA stills of a tiny tiger + tags)",
+                        description="Write N RGBA stills of a character the toy base never saw (an orange blob with "
+                                    "black stripes and ears) with dense tags and a trigger word, in the reference "
+                                    "dataset format: train/NN.png, metadata.csv, character.json.")
+    ch.add_argument("out_dir", help="new or empty folder")
+    ch.add_argument("--n", type=int, default=16, help="number of stills (default 16)")
+    ch.add_argument("--seed", type=int, default=0, help="image k uses seed seed*100003+k (default 0)")
+    ch.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    s = sub.add_parser("ship", help="assemble the shipped toy base (diffusers folder + sampling.json + manifest.json)",
+                       description="Combine init-base's folder with the pre-trained transformer of the DiT run; "
+                                   "write sampling.json and a manifest (commands, steps, seeds, sha256 of every file).")
+    s.add_argument("out_dir", help="folder to write (replaced atomically), e.g. src/vectorwan/assets/toy")
+    s.add_argument("--base", required=True, help="OUT_DIR of `vectorwan toy init-base`")
+    s.add_argument("--vae-run", required=True, help="OUT_DIR of `vectorwan toy pretrain-vae`")
+    s.add_argument("--dit-run", required=True, help="output_dir of the DiT pre-training (train.mode = full)")
+    s.add_argument("--world", help="the toy-world dataset the DiT trained on (recorded in the manifest)")
+    s.add_argument("--accuracy", help="accuracy.json of `vectorwan toy accuracy` (recorded in the manifest)")
+    a = sub.add_parser("accuracy", help="generate all 90 prompts and score them (table + contact sheet)",
+                       description="Generate every colour × shape × motion prompt with the model's sampling "
+                                   "defaults and score the clips with the automatic checks. Writes accuracy.json, "
+                                   "accuracy.md and sheet.png into OUT_DIR.")
+    a.add_argument("out_dir")
+    a.add_argument("--model", default="toy", help="default: the shipped toy base")
+    a.add_argument("--lora", action="append", default=[], metavar="FILE[:SCALE]", help="LoRA file, repeatable")
+    a.add_argument("--seeds", type=int, nargs="+", default=[1000],
+                   help="seed set(s); clip i of seed s uses generator seed s*1000+i (default 1000)")
+    a.add_argument("--save-clips", action="store_true", help="also write every clip to OUT_DIR/clips/")
 
 
 def sidecar_prompt(path: Path) -> str:
@@ -85,6 +115,27 @@ def run_pretrain_vae(args) -> int:
 
 
 def run(args) -> int:
+    if args.action == "character":
+        from vectorwan.toy.character import TRIGGER, make_character_dataset
+
+        root = make_character_dataset(args.out_dir, args.n, args.seed, args.size)
+        print(f"{root}: {args.n} stills (trigger '{TRIGGER}'); metadata.csv, train/, character.json")
+        return 0
+    if args.action == "ship":
+        from vectorwan.toy.ship import ship_toy
+
+        print(f"wrote {ship_toy(args.out_dir, args.base, args.vae_run, args.dit_run, args.world, args.accuracy)}")
+        return 0
+    if args.action == "accuracy":
+        from vectorwan.commands.generate import parse_lora
+        from vectorwan.toy.accuracy import run_accuracy
+        from vectorwan.toy.checks import format_table
+
+        loras = [parse_lora(x) for x in args.lora]
+        report = run_accuracy(args.out_dir, args.model, loras, tuple(args.seeds), args.save_clips)
+        print("\n".join(format_table(report["table"])))
+        print(f"wrote {Path(args.out_dir) / 'accuracy.md'}, accuracy.json, sheet.png")
+        return 0
     if args.action == "pretrain-vae":
         return run_pretrain_vae(args)
     if args.action == "init-base":

@@ -2,6 +2,8 @@
 
 ``--model`` / ``[model] path`` accepts:
   * ``tiny`` — the embedded tiny model (:mod:`vectorwan.models.tiny`), built from a fixed seed;
+  * ``toy`` — the shipped toy base (a diffusers folder in the package, pre-trained on the toy
+    world, :mod:`vectorwan.toy`);
   * a diffusers-format folder (``model_index.json``, ``transformer/``, ``vae/``, ...);
   * a Hugging Face hub id such as ``Wan-AI/Wan2.1-T2V-1.3B-Diffusers`` (local cache first);
   * a folder with the original Wan 3-file layout (``diffusion_pytorch_model*.safetensors``,
@@ -24,22 +26,28 @@ PARTS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 ORIGINAL_T5 = "models_t5_umt5-xxl-enc-bf16.pth"
 ORIGINAL_VAE = "Wan2.1_VAE.pth"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+TOY_DIR = Path(__file__).resolve().parent.parent / "assets" / "toy"
 
 
 @dataclass(frozen=True)
 class ModelSource:
-    kind: str  # tiny | diffusers | hub | original
+    kind: str  # tiny | toy | diffusers | hub | original
     location: str  # path or hub id ("tiny" for the embedded model)
 
     @property
     def name(self) -> str:
-        return self.location if self.kind != "tiny" else "tiny"
+        return self.kind if self.kind in ("tiny", "toy") else self.location
 
 
 def resolve(spec: str) -> ModelSource:
     """Decide which of the four routes ``spec`` takes (no weights are read)."""
     if spec == "tiny":
         return ModelSource("tiny", "tiny")
+    if spec == "toy":
+        if not (TOY_DIR / "model_index.json").is_file():
+            raise UserError(f"{TOY_DIR}: the toy base model is missing from this installation; reinstall vectorwan "
+                            "or rebuild it (docs/toy.md)")
+        return ModelSource("toy", str(TOY_DIR))
     p = Path(spec).expanduser()
     if p.is_dir():
         if (p / "model_index.json").is_file() or (p / "transformer" / "config.json").is_file():
@@ -135,7 +143,7 @@ def load_part(source: ModelSource | str, part: str, dtype=None):
         return obj
     if source.kind == "original":
         return _original_part(source.location, part, dtype)
-    if source.kind == "diffusers":
+    if source.kind in ("diffusers", "toy"):
         return _diffusers_part(source.location, part, dtype)
     return _diffusers_part(hub_snapshot(source.location), part, dtype)
 

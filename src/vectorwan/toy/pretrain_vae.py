@@ -54,6 +54,8 @@ class VaeTrainConfig:
     z_dim: int = 16
     num_res_blocks: int = 1
     kl_weight: float = 1e-6
+    fg_weight: float = 10.0  # shape pixels (not white) weigh this much more than background ones
+    mse_weight: float = 1.0  # + this × squared error (L1 alone sits on an all-white output for hundreds of steps)
     seed: int = 0
     save_every: int = 100
     eval_every: int = 50
@@ -168,10 +170,23 @@ def reconstruct(vae, x, generator=None, sample: bool = True):
     return decode_unclamped(vae, z), kl
 
 
-def loss_fn(vae, x, kl_weight: float, generator=None):
+def pixel_weights(x, fg_weight: float):
+    """1 on the white background, ``fg_weight`` where any channel is below white (the shape)."""
+    fg = (x < 0.9).any(dim=1, keepdim=True).to(x.dtype)
+    return 1.0 + (fg_weight - 1.0) * fg
+
+
+def loss_fn(vae, x, kl_weight: float, generator=None, fg_weight: float = 1.0, mse_weight: float = 0.0):
+    """Foreground-weighted (L1 + mse_weight · L2) on the unclamped reconstruction + kl_weight · KL.
+
+    Toy frames are mostly white: with plain L1 the decoder first learns an all-white frame and
+    stays there for hundreds of steps (measured: 14 dB held-out after 200 steps, shapes missing).
+    """
     rec, kl = reconstruct(vae, x, generator)
-    l1 = (rec - x).abs().mean()
-    return l1 + kl_weight * kl, {"l1": float(l1.detach()), "kl": float(kl.detach())}
+    d = rec - x
+    w = pixel_weights(x, fg_weight)
+    rec_loss = (w * (d.abs() + mse_weight * d.pow(2))).sum() / (w.sum() * x.shape[1])
+    return rec_loss + kl_weight * kl, {"l1": float(d.abs().mean().detach()), "kl": float(kl.detach())}
 
 
 def psnr(a, b) -> float:
@@ -274,7 +289,7 @@ def pretrain_vae(cfg: VaeTrainConfig, resume: bool = False, progress: bool = Tru
         for step in range(start + 1, cfg.steps + 1):
             x = render_batch(batch_spec(cfg.seed, step, cfg.batch_size), cfg.frames, cfg.size)
             gen = torch.Generator().manual_seed(int(cfg.seed) * 1_000_003 + step)
-            loss, parts = loss_fn(vae, x, cfg.kl_weight, gen)
+            loss, parts = loss_fn(vae, x, cfg.kl_weight, gen, cfg.fg_weight, cfg.mse_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -1,0 +1,126 @@
+"""`toy ship` assembles a loadable diffusers folder with sampling.json + manifest; `--model toy`,
+`model export toy` and the batched accuracy generation build on it."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vectorwan.models import loading
+from vectorwan.toy.base import init_toy_base
+from vectorwan.toy.ship import SAMPLING, sha256, ship_toy
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """A toy-shaped base (random VAE), a fake DiT run whose transformer differs from the base, shipped."""
+    from diffusers import WanTransformer3DModel
+
+    root = tmp_path_factory.mktemp("ship")
+    base = init_toy_base(root / "base", stats_clips=2)
+    dit = root / "dit"
+    t = WanTransformer3DModel.from_pretrained(base / "transformer")
+    with torch.no_grad():
+        t.proj_out.bias.add_(0.5)
+    t.save_pretrained(dit / "transformer")
+    (dit / "train_summary.json").write_text(json.dumps({"mode": "full", "steps": 7, "final_loss": 0.25}))
+    (dit / "config.toml").write_text('output_dir = "dit"\n')
+    vae = root / "vae"
+    (vae / "checkpoint").mkdir(parents=True)
+    (vae / "checkpoint" / "state.json").write_text(json.dumps({"step": 3, "config": {"batch_size": 4, "frames": 9, "seed": 0}}))
+    (vae / "vae_log.jsonl").write_text('{"step": 3, "loss": 0.1, "psnr": 21.5}\n')
+    out = ship_toy(root / "toy", base, vae, dit)
+    return out, t
+
+
+def test_shipped_folder_loads_with_diffusers_and_records_its_making(shipped):
+    from diffusers import WanPipeline
+
+    out, trained = shipped
+    pipe = WanPipeline.from_pretrained(out)
+    for k, v in trained.state_dict().items():
+        assert torch.equal(pipe.transformer.state_dict()[k], v), k
+    assert json.loads((out / "sampling.json").read_text()) == SAMPLING
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["vae"]["steps"] == 3 and m["vae"]["held_out_psnr_db"] == 21.5 and "--frames 9" in m["vae"]["command"]
+    assert m["dit"]["steps"] == 7 and m["dit"]["final_loss"] == 0.25
+    files = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != "manifest.json"}
+    assert set(m["files"]) == files and "transformer/diffusion_pytorch_model.safetensors" in files
+    assert all(sha256(out / f) == h for f, h in m["files"].items())
+
+
+def test_ship_refuses_a_lora_run(shipped, tmp_path):
+    from vectorwan.errors import UserError
+
+    out, _ = shipped
+    dit = tmp_path / "dit"
+    (dit / "transformer").mkdir(parents=True)
+    (dit / "transformer" / "config.json").write_text("{}")
+    (dit / "train_summary.json").write_text(json.dumps({"mode": "lora"}))
+    with pytest.raises(UserError, match="full fine-tuning"):
+        ship_toy(tmp_path / "x", out, tmp_path / "nope", dit)
+
+
+def test_model_toy_route_export_and_sampling_defaults(shipped, tmp_path, monkeypatch, capsys):
+    from diffusers import WanPipeline
+
+    from vectorwan.cli import main
+    from vectorwan.generate import Engine
+
+    out, trained = shipped
+    monkeypatch.setattr(loading, "TOY_DIR", out)
+    src = loading.resolve("toy")
+    assert (src.kind, src.name) == ("toy", "toy")
+    assert main(["model", "export", "toy", str(tmp_path / "exp")]) == 0
+    pipe = WanPipeline.from_pretrained(tmp_path / "exp")
+    assert torch.equal(pipe.transformer.proj_out.bias, trained.proj_out.bias)
+    assert (tmp_path / "exp" / "manifest.json").is_file()
+    e = Engine("toy")
+    assert e.defaults["negative_prompt"] == "" and e.defaults["max_sequence_length"] == 64
+    assert (e.defaults["height"], e.defaults["frames"], e.defaults["guidance"]) == (64, 17, SAMPLING["guidance"])
+
+
+def test_missing_toy_model_is_one_line(monkeypatch, tmp_path, capsys):
+    from vectorwan.cli import main
+
+    monkeypatch.setattr(loading, "TOY_DIR", tmp_path / "absent")
+    assert main(["model", "info", "toy"]) == 2
+    assert "toy base model is missing" in capsys.readouterr().err
+
+
+def test_batched_accuracy_clips_equal_single_generation(shipped, monkeypatch):
+    """Clip i of a batch is exactly what `vectorwan generate --seed clip_seed` makes alone."""
+    from vectorwan.generate import Engine, Request, to_uint8
+    from vectorwan.toy.accuracy import clip_seed, generate_batch
+
+    out, _ = shipped
+    monkeypatch.setattr(loading, "TOY_DIR", out)
+    e = Engine("toy")
+    e.defaults.update(steps=2, frames=5, height=32, width=32)
+    prompts = ["red circle, moving left, white background", "blue square, staying still, white background"]
+    batch = generate_batch(e, prompts, [clip_seed(1000, 0), clip_seed(1000, 1)])
+    assert batch.shape == (2, 5, 32, 32, 3) and batch.dtype == np.uint8
+    for i, p in enumerate(prompts):
+        alone, _ = e.run(Request(prompt=p, seed=clip_seed(1000, i)))
+        assert np.abs(to_uint8(alone[0]).astype(int) - batch[i].astype(int)).max() <= 1
+
+
+def test_accuracy_sheet_and_table_on_ground_truth_clips():
+    from vectorwan.toy import world
+    from vectorwan.toy.accuracy import FAIL, HEAD_H, LABEL_W, PAD, PASS, accuracy_sheet, cell, markdown_table
+    from vectorwan.toy.checks import accuracy_table, score_clip
+
+    prompts = world.all_prompts()
+    clips = [world.render_clip(*p, seed=5, frames=5).frames for p in prompts]
+    results = [score_clip(c, p) for c, p in zip(clips, prompts)]
+    results[0] = score_clip(clips[1], prompts[0])  # one wrong clip → one red cell
+    sheet = accuracy_sheet(clips, results)
+    assert sheet.shape[2] == 3 and sheet.shape[0] > 15 * 64 and sheet.shape[1] > 6 * 3 * 64
+    ch, cw = cell(clips[0], True).shape[:2]
+    corners = {(r, j): tuple(sheet[HEAD_H + r * (ch + PAD), LABEL_W + j * (cw + PAD)]) for r in range(15) for j in range(6)}
+    # all_prompts()[0] is red circle, moving left: row 0 (circle, moving left), column 0 (red)
+    assert corners.pop((0, 0)) == FAIL and set(corners.values()) == {PASS}
+    table = accuracy_table(results)
+    md = markdown_table(table, "t")
+    assert f"| 90 | {table['colour']:.3f} |" in md and "| motion |" in md
