@@ -96,3 +96,18 @@ def test_cli_bad_input(tmp_path, capsys, argv):
     assert rc == 2
     assert len(err.splitlines()) == 1 and "error" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_decoder_only_from_init_keeps_the_encoder(tmp_path):
+    """Fine-tuning just the decoder keeps every latent a DiT was trained on (encoder frozen)."""
+    pv.pretrain_vae(tiny(tmp_path / "a", steps=2), progress=False)
+    init = tmp_path / "a" / pv.CHECKPOINT / "vae"
+    pv.pretrain_vae(tiny(tmp_path / "b", steps=2, init=str(init), decoder_only=True), progress=False)
+    before = AutoencoderKLWan.from_pretrained(init).state_dict()
+    after = AutoencoderKLWan.from_pretrained(tmp_path / "b" / pv.CHECKPOINT / "vae").state_dict()
+    for k, v in after.items():
+        frozen = k.startswith(("encoder.", "quant_conv."))
+        assert torch.equal(v, before[k]) == frozen or (not frozen and v.abs().sum() == 0), k
+    assert any(not torch.equal(after[k], before[k]) for k in after if k.startswith("decoder."))
+    with pytest.raises(UserError, match="not a VAE folder"):
+        pv.pretrain_vae(tiny(tmp_path / "c", init=str(tmp_path)), progress=False)

@@ -124,3 +124,34 @@ def test_accuracy_sheet_and_table_on_ground_truth_clips():
     table = accuracy_table(results)
     md = markdown_table(table, "t")
     assert f"| 90 | {table['colour']:.3f} |" in md and "| motion |" in md
+
+
+def _decoder_run(root, base_vae, touch: str):
+    from diffusers import AutoencoderKLWan
+
+    vae = AutoencoderKLWan.from_pretrained(base_vae)
+    with torch.no_grad():
+        getattr(vae, touch).conv_out.bias.add_(0.25) if touch == "decoder" else vae.quant_conv.bias.add_(0.25)
+    vae.register_to_config(latents_mean=[0.0] * 16, latents_std=[1.0] * 16)
+    vae.save_pretrained(root / "checkpoint" / "vae")
+    (root / "checkpoint" / "state.json").write_text(json.dumps({"step": 5, "config": {"decoder_only": True}}))
+    return root
+
+
+def test_ship_with_a_decoder_run_keeps_encoder_and_latent_stats(shipped, tmp_path):
+    from diffusers import AutoencoderKLWan
+
+    from vectorwan.errors import UserError
+
+    out, _ = shipped
+    base = out.parent / "base"
+    dec = _decoder_run(tmp_path / "dec", base / "vae", "decoder")
+    toy = ship_toy(tmp_path / "toy", base, out.parent / "vae", out.parent / "dit", decoder_run=dec)
+    got, ref = AutoencoderKLWan.from_pretrained(toy / "vae"), AutoencoderKLWan.from_pretrained(base / "vae")
+    assert torch.equal(got.decoder.conv_out.bias, ref.decoder.conv_out.bias + 0.25)
+    assert got.config.latents_std == ref.config.latents_std
+    assert json.loads((toy / "manifest.json").read_text())["decoder"]["steps"] == 5
+    bad = _decoder_run(tmp_path / "bad", base / "vae", "encoder")
+    with pytest.raises(UserError, match="encoder differs"):
+        ship_toy(tmp_path / "toy2", base, out.parent / "vae", out.parent / "dit", decoder_run=bad)
+    assert not (tmp_path / "toy2").exists()

@@ -46,6 +46,9 @@ def add_arguments(p) -> None:
     v.add_argument("--save-every", type=int, default=100, metavar="N", help="checkpoint every N steps (default 100)")
     v.add_argument("--eval-every", type=int, default=50, metavar="N",
                    help="held-out PSNR every N steps (default 50)")
+    v.add_argument("--init", default="", metavar="DIR", help="start from this VAE folder (e.g. another run's checkpoint/vae)")
+    v.add_argument("--decoder-only", action="store_true",
+                   help="train only the decoder (encoder frozen: latents a DiT was trained on stay valid)")
     v.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint (exactly)")
     b = sub.add_parser("init-base", help="assemble the toy base model folder (for `vectorwan train` in full mode)",
                        description="Write a diffusers folder: a fresh toy-size Wan transformer, the VAE (with latent "
@@ -68,6 +71,7 @@ def add_arguments(p) -> None:
     s.add_argument("--base", required=True, help="OUT_DIR of `vectorwan toy init-base`")
     s.add_argument("--vae-run", required=True, help="OUT_DIR of `vectorwan toy pretrain-vae`")
     s.add_argument("--dit-run", required=True, help="output_dir of the DiT pre-training (train.mode = full)")
+    s.add_argument("--decoder-run", help="a decoder-only fine-tuning run of the base's VAE (its VAE is shipped)")
     s.add_argument("--world", help="the toy-world dataset the DiT trained on (recorded in the manifest)")
     s.add_argument("--accuracy", help="accuracy.json of `vectorwan toy accuracy` (recorded in the manifest)")
     a = sub.add_parser("accuracy", help="generate all 90 prompts and score them (table + contact sheet)",
@@ -80,6 +84,8 @@ def add_arguments(p) -> None:
     a.add_argument("--seeds", type=int, nargs="+", default=[1000],
                    help="seed set(s); clip i of seed s uses generator seed s*1000+i (default 1000)")
     a.add_argument("--save-clips", action="store_true", help="also write every clip to OUT_DIR/clips/")
+    for k, tp in (("steps", int), ("guidance", float), ("shift", float)):
+        a.add_argument(f"--{k}", type=tp, help=f"override the model's sampling.json {k}")
 
 
 def sidecar_prompt(path: Path) -> str:
@@ -106,7 +112,7 @@ def run_pretrain_vae(args) -> int:
 
     cfg = VaeTrainConfig(out_dir=args.out_dir, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                          frames=args.frames, size=args.size, seed=args.seed, save_every=args.save_every,
-                         eval_every=args.eval_every)
+                         eval_every=args.eval_every, init=args.init, decoder_only=args.decoder_only)
     cfg.validate()  # before importing torch: bad input fails fast
     r = pretrain_vae(cfg, resume=args.resume, progress=True)
     ps = "-" if r["psnr"] is None else f"{r['psnr']:.2f} dB"
@@ -124,7 +130,8 @@ def run(args) -> int:
     if args.action == "ship":
         from vectorwan.toy.ship import ship_toy
 
-        print(f"wrote {ship_toy(args.out_dir, args.base, args.vae_run, args.dit_run, args.world, args.accuracy)}")
+        out = ship_toy(args.out_dir, args.base, args.vae_run, args.dit_run, args.world, args.accuracy, args.decoder_run)
+        print(f"wrote {out}")
         return 0
     if args.action == "accuracy":
         from vectorwan.commands.generate import parse_lora
@@ -132,7 +139,8 @@ def run(args) -> int:
         from vectorwan.toy.checks import format_table
 
         loras = [parse_lora(x) for x in args.lora]
-        report = run_accuracy(args.out_dir, args.model, loras, tuple(args.seeds), args.save_clips)
+        sampling = {k: getattr(args, k) for k in ("steps", "guidance", "shift") if getattr(args, k) is not None}
+        report = run_accuracy(args.out_dir, args.model, loras, tuple(args.seeds), args.save_clips, sampling=sampling)
         print("\n".join(format_table(report["table"])))
         print(f"wrote {Path(args.out_dir) / 'accuracy.md'}, accuracy.json, sheet.png")
         return 0

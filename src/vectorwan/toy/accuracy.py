@@ -92,7 +92,7 @@ def markdown_table(table: dict, title: str = "") -> str:
 
 
 def run_accuracy(out_dir: str | Path, model: str = "toy", loras=(), seeds=(1000,), save_clips: bool = False,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, sampling: dict | None = None) -> dict:
     from tqdm import tqdm
 
     from vectorwan.atomic import atomic_path, write_json, write_text
@@ -102,6 +102,7 @@ def run_accuracy(out_dir: str | Path, model: str = "toy", loras=(), seeds=(1000,
 
     out = Path(out_dir)
     engine = Engine(model, list(loras))
+    engine.defaults.update(sampling or {})
     prompts = world.all_prompts()
     texts = [world.caption(*p) for p in prompts]
     results, sheet_clips = [], []

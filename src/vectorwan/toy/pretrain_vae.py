@@ -56,6 +56,8 @@ class VaeTrainConfig:
     kl_weight: float = 1e-6
     fg_weight: float = 10.0  # shape pixels (not white) weigh this much more than background ones
     mse_weight: float = 1.0  # + this × squared error (L1 alone sits on an all-white output for hundreds of steps)
+    init: str = ""  # start from this VAE folder instead of a fresh initialisation
+    decoder_only: bool = False  # freeze encoder + quant_conv (latents stay valid for a DiT trained on them)
     seed: int = 0
     save_every: int = 100
     eval_every: int = 50
@@ -85,10 +87,15 @@ def build_vae(cfg: VaeTrainConfig):
     import torch
     from diffusers import AutoencoderKLWan
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        vae = AutoencoderKLWan(base_dim=cfg.base_dim, z_dim=cfg.z_dim, dim_mult=list(cfg.dim_mult),
-                               num_res_blocks=cfg.num_res_blocks, temperal_downsample=[False, True, True])
+    if cfg.init:
+        if not (Path(cfg.init) / "config.json").is_file():
+            raise UserError(f"{cfg.init}: not a VAE folder (no config.json); give OUT_DIR/checkpoint/vae of a run")
+        vae = AutoencoderKLWan.from_pretrained(cfg.init)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            vae = AutoencoderKLWan(base_dim=cfg.base_dim, z_dim=cfg.z_dim, dim_mult=list(cfg.dim_mult),
+                                   num_res_blocks=cfg.num_res_blocks, temperal_downsample=[False, True, True])
     vae.disable_tiling()
     vae.disable_slicing()
     return vae
@@ -160,11 +167,12 @@ def decode_unclamped(vae, z):
     return raw
 
 
-def reconstruct(vae, x, generator=None, sample: bool = True):
+def reconstruct(vae, x, generator=None, sample: bool = True, encoder_grad: bool = True):
     """Encode → (sample | mode) → unclamped decode. Returns (reconstruction, kl per element)."""
     import torch
 
-    post = vae.encode(x).latent_dist
+    with torch.set_grad_enabled(encoder_grad and torch.is_grad_enabled()):
+        post = vae.encode(x).latent_dist
     z = post.sample(generator=generator) if sample else post.mode()
     kl = 0.5 * torch.mean(post.mean.pow(2) + post.var - 1.0 - post.logvar)
     return decode_unclamped(vae, z), kl
@@ -176,13 +184,16 @@ def pixel_weights(x, fg_weight: float):
     return 1.0 + (fg_weight - 1.0) * fg
 
 
-def loss_fn(vae, x, kl_weight: float, generator=None, fg_weight: float = 1.0, mse_weight: float = 0.0):
+def loss_fn(vae, x, kl_weight: float, generator=None, fg_weight: float = 1.0, mse_weight: float = 0.0,
+            encoder_grad: bool = True):
     """Foreground-weighted (L1 + mse_weight · L2) on the unclamped reconstruction + kl_weight · KL.
 
     Toy frames are mostly white: with plain L1 the decoder first learns an all-white frame and
     stays there for hundreds of steps (measured: 14 dB held-out after 200 steps, shapes missing).
     """
-    rec, kl = reconstruct(vae, x, generator)
+    # decoder-only fine-tuning decodes the posterior mode: what the cache (so the DiT) uses; sampled
+    # latents' noise hides the small colour differences and the decoder learns to average hues
+    rec, kl = reconstruct(vae, x, generator, sample=encoder_grad, encoder_grad=encoder_grad)
     d = rec - x
     w = pixel_weights(x, fg_weight)
     rec_loss = (w * (d.abs() + mse_weight * d.pow(2))).sum() / (w.sum() * x.shape[1])
@@ -235,7 +246,10 @@ def load_checkpoint(out_dir) -> dict | None:
 def _make_optimizer(vae, cfg):
     import torch
 
-    return torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=0.0)
+    if cfg.decoder_only:
+        for m in (vae.encoder, vae.quant_conv):
+            m.requires_grad_(False)
+    return torch.optim.AdamW([p for p in vae.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.0)
 
 
 def pretrain_vae(cfg: VaeTrainConfig, resume: bool = False, progress: bool = True) -> dict:
@@ -289,7 +303,7 @@ def pretrain_vae(cfg: VaeTrainConfig, resume: bool = False, progress: bool = Tru
         for step in range(start + 1, cfg.steps + 1):
             x = render_batch(batch_spec(cfg.seed, step, cfg.batch_size), cfg.frames, cfg.size)
             gen = torch.Generator().manual_seed(int(cfg.seed) * 1_000_003 + step)
-            loss, parts = loss_fn(vae, x, cfg.kl_weight, gen, cfg.fg_weight, cfg.mse_weight)
+            loss, parts = loss_fn(vae, x, cfg.kl_weight, gen, cfg.fg_weight, cfg.mse_weight, not cfg.decoder_only)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -1,12 +1,15 @@
 """Assemble the shipped toy base (``--model toy``) from the pre-training runs, with a manifest.
 
     vectorwan toy ship OUT_DIR --base runs/toy/base --vae-run runs/toy/vae --dit-run runs/toy/dit
-                               [--world runs/toy/world] [--accuracy runs/toy/accuracy/accuracy.json]
+                               [--decoder-run runs/toy/vae_dec] [--world runs/toy/world]
+                               [--accuracy runs/toy/accuracy/accuracy.json]
 
 ``OUT_DIR`` becomes a diffusers folder (``WanPipeline.from_pretrained`` loads it): the base folder of
 ``toy init-base`` (VAE with its latent statistics, UMT5 encoder, tokenizer, scheduler) with the
 pre-trained transformer of the DiT run (``train.mode = "full"`` → ``OUTPUT_DIR/transformer/``), plus
 
+* with ``--decoder-run``, the VAE of a decoder-only fine-tuning run (``toy pretrain-vae --init
+  BASE_VAE --decoder-only``; its encoder must equal the base's, which is checked);
 * ``sampling.json`` — the settings the model was evaluated with (steps, guidance, shift, size,
   frames, fps, negative prompt, text length); ``vectorwan generate`` takes its defaults from it;
 * ``manifest.json`` — how it was made: the commands, steps, data seeds, the VAE's held-out PSNR,
@@ -22,7 +25,7 @@ from pathlib import Path
 
 from vectorwan.errors import UserError
 
-SAMPLING = {"steps": 20, "guidance": 5.0, "shift": 3.0, "height": 64, "width": 64, "frames": 17, "fps": 16,
+SAMPLING = {"steps": 20, "guidance": 3.0, "shift": 3.0, "height": 64, "width": 64, "frames": 17, "fps": 16,
             "negative_prompt": "", "max_sequence_length": 64}
 
 
@@ -57,23 +60,60 @@ def _vae_record(vae_run: Path) -> dict:
 
 
 def _dit_record(dit_run: Path) -> dict:
-    summary = _json(dit_run / "train_summary.json", "give the output_dir of `vectorwan train configs/toy_pretrain.toml`")
+    """From train_summary.json, or — for a run stopped before its last step — its newest checkpoint
+    (whose weights ``OUTPUT_DIR/transformer/`` holds: the trainer writes both at every save)."""
+    if (dit_run / "train_summary.json").is_file() or not (dit_run / "checkpoints").is_dir():
+        summary = _json(dit_run / "train_summary.json", "give the output_dir of `vectorwan train configs/toy_pretrain.toml`")
+    else:
+        states = sorted((dit_run / "checkpoints").glob("step-*/state.json"))
+        if not states:
+            raise UserError(f"{dit_run}: no train_summary.json and no checkpoint; the run has not saved yet")
+        st = json.loads(states[-1].read_text())
+        log = [json.loads(x) for x in (dit_run / "train_log.jsonl").read_text().splitlines()] \
+            if (dit_run / "train_log.jsonl").is_file() else []
+        final = [r["loss"] for r in log if r.get("step", 0) <= st["step"]][-100:]
+        summary = {"mode": st.get("mode"), "steps": st["step"], "planned_steps": st.get("total_steps"),
+                   "final_loss": sum(final) / len(final) if final else None, "stopped_early": True}
     if summary.get("mode") != "full":
         raise UserError(f"{dit_run}: a {summary.get('mode')} run; the toy base needs a full fine-tuning run (train.mode = \"full\")")
     cfg = (dit_run / "config.toml").read_text() if (dit_run / "config.toml").is_file() else ""
-    return {"command": "vectorwan train configs/toy_pretrain.toml", "steps": summary.get("steps"),
-            "final_loss": summary.get("final_loss"), "config_toml": cfg}
+    rec = {"command": "vectorwan train configs/toy_pretrain.toml", "steps": summary.get("steps"),
+           "final_loss": summary.get("final_loss"), "config_toml": cfg}
+    if summary.get("stopped_early"):
+        rec.update(stopped_early=True, planned_steps=summary.get("planned_steps"), final_loss_note="mean of the last 100 steps")
+    return rec
 
 
 def _world_record(world: Path) -> dict:
+    import csv
+
     gt = _json(world / "ground_truth.json", "give the folder of `vectorwan toy world`")
+    with open(world / "metadata.csv", newline="", encoding="utf-8") as fh:
+        used = max(0, sum(1 for _ in csv.reader(fh)) - 1)  # metadata.csv may list a subset of the clips
     return {"command": f"vectorwan toy world {world} --per-prompt {gt['per_prompt']} --seed {gt['seed']}",
-            "seed": gt["seed"], "per_prompt": gt["per_prompt"], "clips": len(gt["clips"]),
-            "metadata_sha256": sha256(world / "metadata.csv")}
+            "seed": gt["seed"], "per_prompt": gt["per_prompt"], "clips_written": len(gt["clips"]),
+            "clips_trained_on": used, "metadata_sha256": sha256(world / "metadata.csv")}
+
+
+def _swap_decoder(base_vae: Path, new_vae: Path, out: Path) -> None:
+    """Write ``new_vae`` into ``out`` with the base's latent statistics, after checking that its
+    encoder (+ quant_conv) is bit-identical to the base's: the DiT was trained on those latents."""
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    base, new = AutoencoderKLWan.from_pretrained(base_vae), AutoencoderKLWan.from_pretrained(new_vae)
+    b, n = base.state_dict(), new.state_dict()
+    for k, v in b.items():
+        if k.startswith(("encoder.", "quant_conv.")) and not torch.equal(v, n[k]):
+            raise UserError(f"{new_vae}: its encoder differs from the base's ({k}); the DiT was trained on the base's "
+                            "latents: fine-tune with `toy pretrain-vae --init BASE_VAE --decoder-only`")
+    new.register_to_config(latents_mean=base.config.latents_mean, latents_std=base.config.latents_std)
+    new.save_pretrained(out)
 
 
 def ship_toy(out_dir: str | Path, base: str | Path, vae_run: str | Path, dit_run: str | Path,
-             world: str | Path | None = None, accuracy: str | Path | None = None) -> Path:
+             world: str | Path | None = None, accuracy: str | Path | None = None,
+             decoder_run: str | Path | None = None) -> Path:
     from vectorwan.atomic import atomic_path, write_json
 
     base, vae_run, dit_run, out_dir = Path(base), Path(vae_run), Path(dit_run), Path(out_dir)
@@ -87,11 +127,16 @@ def ship_toy(out_dir: str | Path, base: str | Path, vae_run: str | Path, dit_run
                 "sampling": SAMPLING}
     if world:
         manifest["world"] = _world_record(Path(world))
+    if decoder_run:
+        manifest["decoder"] = _vae_record(Path(decoder_run))
     if accuracy:
         manifest["accuracy"] = _json(Path(accuracy), "give the accuracy.json of `vectorwan toy accuracy`")
     with atomic_path(out_dir, suffix="") as tmp:
         shutil.copytree(base, tmp, ignore=shutil.ignore_patterns("transformer", "sampling.json", "manifest.json"))
         shutil.copytree(transformer, tmp / "transformer")
+        if decoder_run:
+            shutil.rmtree(tmp / "vae")
+            _swap_decoder(base / "vae", Path(decoder_run) / "checkpoint" / "vae", tmp / "vae")
         write_json(tmp / "sampling.json", SAMPLING)
         manifest["files"] = {str(p.relative_to(tmp)): sha256(p) for p in sorted(tmp.rglob("*"))
                              if p.is_file() and p.name != "manifest.json"}
