@@ -147,7 +147,7 @@ def read_stills(folder: str | Path) -> list[np.ndarray]:
 
 def trigger_prompts(trigger: str) -> list[tuple[str, str]]:
     """(prompt, motion) for every motion: ``"{trigger}, {motion}, white background"``."""
-    return [(f"{trigger}, {m}, white background", m) for m in world.MOTIONS]
+    return [(f"{trigger + ', ' if trigger else ''}{m}, white background", m) for m in world.MOTIONS]
 
 
 def character_scores(model: str, loras, stills: list[np.ndarray], trigger: str, seeds=(7000,),

@@ -16,8 +16,6 @@ stills in ``train/``), captions being the trigger word then varied, comma-separa
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import random
 from pathlib import Path
@@ -267,15 +265,12 @@ def make_character_dataset(root: str | Path, n: int = 16, seed: int = 0, size: i
     (``file_name,text``). Image ``k`` uses seed ``seed * 100003 + k``. A folder that already
     holds a ``metadata.csv`` is refused.
     """
-    from vectorwan.atomic import atomic_path, write_json, write_text
+    from vectorwan.atomic import atomic_path, write_json
+    from vectorwan.toy.world import new_dataset_dir, write_metadata
 
     if n < 1:
         raise UserError(f"the character dataset needs n >= 1 images (got {n})")
-    root = Path(root)
-    if root.exists() and not root.is_dir():
-        raise UserError(f"{root}: exists and is not a folder; give a folder to write the dataset into")
-    if (root / "metadata.csv").exists():
-        raise UserError(f"{root}: already holds a metadata.csv; give an empty or new folder")
+    root = new_dataset_dir(root)
     digits = max(2, len(str(n - 1)))
     rows, images = [], []
     for k in range(n):
@@ -290,13 +285,9 @@ def make_character_dataset(root: str | Path, n: int = 16, seed: int = 0, size: i
         rows.append((name, text))
         images.append({"file_name": name, "text": text, "seed": s, **params,
                        "centroid": [round(float(xs.mean()) + 0.5, 3), round(float(ys.mean()) + 0.5, 3)]})
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["file_name", "text"])
-    w.writerows(rows)
     write_json(root / "character.json", {
         "version": 1, "trigger": trigger, "size": size, "seed": int(seed), "n": n,
         "palette": {k: list(v) for k, v in CHARACTER_PALETTE.items()}, "images": images,
     })
-    write_text(root / "metadata.csv", buf.getvalue())  # last: its presence marks a finished dataset
+    write_metadata(root, rows)  # last: its presence marks a finished dataset
     return root

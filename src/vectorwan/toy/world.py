@@ -215,6 +215,28 @@ def clip_name(colour: str, shape: str, motion: str, k: int) -> str:
     return f"{colour}_{shape}_{motion.replace(' ', '_')}_{k:04d}"
 
 
+def new_dataset_dir(root: str | Path) -> Path:
+    """``root`` as a folder to write a dataset into: refused when it is a file or already holds one."""
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{root}: exists and is not a folder; give a folder to write the dataset into")
+    if (root / "metadata.csv").exists():
+        raise UserError(f"{root}: already holds a metadata.csv; give an empty or new folder")
+    return root
+
+
+def write_metadata(root: Path, rows: list[tuple[str, str]]) -> None:
+    """``root/metadata.csv`` (``file_name,text``), atomically. Write it last: its presence marks a
+    finished dataset."""
+    from vectorwan.atomic import write_text
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["file_name", "text"])
+    w.writerows(rows)
+    write_text(root / "metadata.csv", buf.getvalue())
+
+
 def make_dataset(root: str | Path, n_per_prompt: int = 1, seed: int = 0, *, frames: int = FRAMES,
                  size: int = SIZE, fps: float = FPS) -> Path:
     """Write ``90 × n_per_prompt`` clips in the reference dataset format.
@@ -224,16 +246,12 @@ def make_dataset(root: str | Path, n_per_prompt: int = 1, seed: int = 0, *, fram
     palette and, per clip, its attributes, seed, size, start/end and per-frame centroids).
     Clip ``k`` of a prompt uses seed ``seed * 100003 + k``.
     """
-    from vectorwan.atomic import atomic_path, write_json, write_text
+    from vectorwan.atomic import atomic_path, write_json
     from vectorwan.frames import write_frames
 
     if n_per_prompt < 1:
         raise UserError(f"--per-prompt must be >= 1 (got {n_per_prompt})")
-    root = Path(root)
-    if root.exists() and not root.is_dir():
-        raise UserError(f"{root}: exists and is not a folder; give a folder to write the dataset into")
-    if (root / "metadata.csv").exists():
-        raise UserError(f"{root}: already holds a metadata.csv; give an empty or new folder")
+    root = new_dataset_dir(root)
     rows, clips = [], []
     for colour, shape, motion in all_prompts():
         for k in range(n_per_prompt):
@@ -246,15 +264,11 @@ def make_dataset(root: str | Path, n_per_prompt: int = 1, seed: int = 0, *, fram
                     np.savez_compressed(fh, masks=clip.masks)
             rows.append((f"{name}.mp4", clip.caption))
             clips.append({"file_name": f"{name}.mp4", "masks": f"masks/{name}.npz", **clip.ground_truth()})
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["file_name", "text"])
-    w.writerows(rows)
     write_json(root / "ground_truth.json", {
         "version": 1, "frames": frames, "size": size, "fps": fps, "template": TEMPLATE,
         "colours": {k: list(v) for k, v in COLOURS.items()}, "shapes": list(SHAPES), "motions": list(MOTIONS),
         "outline": list(OUTLINE), "background": list(BACKGROUND), "seed": int(seed),
         "per_prompt": n_per_prompt, "clips": clips,
     })
-    write_text(root / "metadata.csv", buf.getvalue())  # last: its presence marks a finished dataset
+    write_metadata(root, rows)
     return root
