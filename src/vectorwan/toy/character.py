@@ -26,6 +26,7 @@ from PIL import Image, ImageChops, ImageDraw
 from vectorwan.errors import UserError
 from vectorwan.toy.world import (
     BACKGROUND, COLOURS, DIRECTIONS, FRAMES, MARGIN, MOTIONS, OUTLINE, OUTLINE_W, SIZE, SUPERSAMPLE, TRAVEL,
+    start_position,
 )
 
 TRIGGER = "tgrblob"
@@ -226,14 +227,7 @@ def render_character_clip(motion: str, seed: int, frames: int = FRAMES, size: in
     ranges = ((m - x0, size - m - x1), (m - y0, size - m - y1))
     room = min(hi - lo for (lo, hi), d in zip(ranges, (dx, dy)) if d) if (dx or dy) else 0.0
     travel = float(rng.uniform(min(TRAVEL[0] * k, room), min(TRAVEL[1] * k, room))) if room > 0 else 0.0
-    start = []
-    for (lo, hi), d in zip(ranges, (dx, dy)):
-        if d > 0:
-            start.append(float(rng.uniform(lo, hi - travel)))
-        elif d < 0:
-            start.append(float(rng.uniform(lo + travel, hi)))
-        else:
-            start.append(float(rng.uniform(lo, hi)))
+    start = start_position(rng, ranges, (dx, dy), travel)
     bg = np.asarray(BACKGROUND, np.float32)
     out = []
     for t in range(frames):

@@ -166,6 +166,20 @@ def _inset(poly: list[tuple[float, float]], d: float) -> list[tuple[float, float
     return out
 
 
+def start_position(rng: np.random.Generator, ranges, direction: tuple[int, int], travel: float) -> list[float]:
+    """A start (x, y) inside ``ranges`` (per-axis allowed centre range) from which ``travel`` pixels
+    along ``direction`` stay inside too; one uniform draw per axis."""
+    start = []
+    for (lo, hi), d in zip(ranges, direction):
+        if d > 0:
+            start.append(float(rng.uniform(lo, hi - travel)))
+        elif d < 0:
+            start.append(float(rng.uniform(lo + travel, hi)))
+        else:
+            start.append(float(rng.uniform(lo, hi)))
+    return start
+
+
 def render_clip(colour: str, shape: str, motion: str, seed: int = 0, frames: int = FRAMES, size: int = SIZE) -> ToyClip:
     """Render one clip; the same arguments always give the same pixels.
 
@@ -182,14 +196,7 @@ def render_clip(colour: str, shape: str, motion: str, seed: int = 0, frames: int
     lo, hi = MARGIN * k + r, size - MARGIN * k - r  # allowed centre range per axis
     dx, dy = DIRECTIONS[motion]
     travel = float(rng.uniform(TRAVEL[0] * k, min(TRAVEL[1] * k, hi - lo))) if (dx or dy) else 0.0
-    start = []
-    for d in (dx, dy):
-        if d > 0:
-            start.append(float(rng.uniform(lo, hi - travel)))
-        elif d < 0:
-            start.append(float(rng.uniform(lo + travel, hi)))
-        else:
-            start.append(float(rng.uniform(lo, hi)))
+    start = start_position(rng, ((lo, hi), (lo, hi)), (dx, dy), travel)
     fill = COLOURS[colour]
     imgs, masks, cents = [], [], []
     for t in range(frames):
