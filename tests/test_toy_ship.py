@@ -9,7 +9,8 @@ import torch
 
 from vectorwan.models import loading
 from vectorwan.toy.base import init_toy_base
-from vectorwan.toy.ship import SAMPLING, sha256, ship_toy
+from vectorwan.generate import sha256_file
+from vectorwan.toy.ship import SAMPLING, ship_toy
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def test_shipped_folder_loads_with_diffusers_and_records_its_making(shipped):
     assert m["dit"]["steps"] == 7 and m["dit"]["final_loss"] == 0.25
     files = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != "manifest.json"}
     assert set(m["files"]) == files and "transformer/diffusion_pytorch_model.safetensors" in files
-    assert all(sha256(out / f) == h for f, h in m["files"].items())
+    assert all(sha256_file(out / f) == h for f, h in m["files"].items())
 
 
 def test_ship_refuses_a_lora_run(shipped, tmp_path):

@@ -135,10 +135,7 @@ class Engine:
         s = self.settings(req)
         neg = self.negative_prompt(req)
         gen = torch.Generator(device="cpu").manual_seed(req.seed)
-        common = dict(prompt=req.prompt, negative_prompt=neg, height=s["height"], width=s["width"],
-                      num_inference_steps=s["steps"], guidance_scale=s["guidance"], generator=gen,
-                      max_sequence_length=self.defaults["max_sequence_length"],
-                      num_videos_per_prompt=req.num_videos, output_type="np")
+        common = dict(self._call_args(s, req.prompt, neg, gen), num_videos_per_prompt=req.num_videos)
         if req.task == "v2v":
             frames, fps = self.input_video(req, s)
             s["frames"], s["fps"] = len(frames), req.fps or fps
@@ -152,6 +149,22 @@ class Engine:
             self._scheduler(self.t2v, s["shift"])
             out = self.t2v(num_frames=s["frames"], **common).frames
         return np.asarray(out, dtype=np.float32), s
+
+    def t2v_batch(self, prompts: list[str], seeds: list[int]) -> np.ndarray:
+        """float32 N×F×H×W×3 in [0, 1]: one T2V clip per prompt with the model's defaults, clip i from
+        its own generator seeded ``seeds[i]`` — the clip ``run`` makes for that prompt and seed alone."""
+        import torch
+
+        s = self.settings(Request(prompt=prompts[0]))
+        self._scheduler(self.t2v, s["shift"])
+        gens = [torch.Generator(device="cpu").manual_seed(int(k)) for k in seeds]
+        args = self._call_args(s, prompts, self.defaults["negative_prompt"], gens)
+        return np.asarray(self.t2v(num_frames=s["frames"], **args).frames, dtype=np.float32)
+
+    def _call_args(self, s: dict, prompt, negative: str, generator) -> dict:
+        return dict(prompt=prompt, negative_prompt=negative, height=s["height"], width=s["width"],
+                    num_inference_steps=s["steps"], guidance_scale=s["guidance"], generator=generator,
+                    max_sequence_length=self.defaults["max_sequence_length"], output_type="np")
 
     def input_video(self, req: Request, s: dict) -> tuple[np.ndarray, float]:
         from vectorwan.data.dataset import round_frames
@@ -188,11 +201,12 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
 
 
 def sha256_file(path: str | Path) -> str:
+    """Full hex sha256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
-    return h.hexdigest()[:16]
+    return h.hexdigest()
 
 
 def output_paths(out: Path, k: int, n: int) -> Path:
@@ -237,7 +251,7 @@ def make_record(engine: Engine, req: Request) -> dict:
         "vectorwan": __version__, "diffusers": diffusers.__version__, "torch": torch.__version__,
         "model": engine.model, "model_route": engine.source.kind,
         "model_hash": fingerprint(engine.source, ("transformer", "vae", "text_encoder")),
-        "loras": [{"path": p, "scale": s, "sha256": sha256_file(p)} for p, s in engine.loras],
+        "loras": [{"path": p, "scale": s, "sha256": sha256_file(p)[:16]} for p, s in engine.loras],
         "fuse": engine.fuse, "request": asdict(req),
         "negative_prompt_used": engine.negative_prompt(req),
     }

@@ -28,20 +28,11 @@ def clip_seed(seed: int, i: int) -> int:
     return seed * 1000 + i
 
 
-def generate_batch(engine, prompts: list[str], seeds: list[int], lora_scale: float | None = None) -> np.ndarray:
+def generate_batch(engine, prompts: list[str], seeds: list[int]) -> np.ndarray:
     """uint8 N×T×H×W×3 clips, one per prompt, with the engine's defaults (the model's sampling.json)."""
-    import torch
+    from vectorwan.generate import to_uint8
 
-    from vectorwan.generate import Request, to_uint8
-
-    s = engine.settings(Request(prompt=prompts[0]))
-    engine._scheduler(engine.t2v, s["shift"])
-    gens = [torch.Generator(device="cpu").manual_seed(int(k)) for k in seeds]
-    out = engine.t2v(prompt=prompts, negative_prompt=engine.negative_prompt(Request(prompt="")), height=s["height"],
-                     width=s["width"], num_frames=s["frames"], num_inference_steps=s["steps"],
-                     guidance_scale=s["guidance"], generator=gens, output_type="np",
-                     max_sequence_length=engine.defaults["max_sequence_length"]).frames
-    return to_uint8(np.asarray(out, np.float32))
+    return to_uint8(engine.t2v_batch(prompts, seeds))
 
 
 def cell(frames: np.ndarray, ok: bool, border: int = 2) -> np.ndarray:

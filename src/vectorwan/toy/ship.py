@@ -18,23 +18,15 @@ pre-trained transformer of the DiT run (``train.mode = "full"`` → ``OUTPUT_DIR
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
 
 from vectorwan.errors import UserError
+from vectorwan.generate import sha256_file
 
 SAMPLING = {"steps": 20, "guidance": 3.0, "shift": 3.0, "height": 64, "width": 64, "frames": 17, "fps": 16,
             "negative_prompt": "", "max_sequence_length": 64}
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _json(path: Path, what: str) -> dict:
@@ -92,7 +84,7 @@ def _world_record(world: Path) -> dict:
         used = max(0, sum(1 for _ in csv.reader(fh)) - 1)  # metadata.csv may list a subset of the clips
     return {"command": f"vectorwan toy world {world} --per-prompt {gt['per_prompt']} --seed {gt['seed']}",
             "seed": gt["seed"], "per_prompt": gt["per_prompt"], "clips_written": len(gt["clips"]),
-            "clips_trained_on": used, "metadata_sha256": sha256(world / "metadata.csv")}
+            "clips_trained_on": used, "metadata_sha256": sha256_file(world / "metadata.csv")}
 
 
 def _swap_decoder(base_vae: Path, new_vae: Path, out: Path) -> None:
@@ -138,7 +130,7 @@ def ship_toy(out_dir: str | Path, base: str | Path, vae_run: str | Path, dit_run
             shutil.rmtree(tmp / "vae")
             _swap_decoder(base / "vae", Path(decoder_run) / "checkpoint" / "vae", tmp / "vae")
         write_json(tmp / "sampling.json", SAMPLING)
-        manifest["files"] = {str(p.relative_to(tmp)): sha256(p) for p in sorted(tmp.rglob("*"))
+        manifest["files"] = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*"))
                              if p.is_file() and p.name != "manifest.json"}
         write_json(tmp / "manifest.json", manifest)
     return out_dir
