@@ -103,6 +103,11 @@ def test_held_out_never_drawn():
     assert all(s < pv.HELD_OUT_SEED0 for s in seeds)
     assert all(s >= pv.HELD_OUT_SEED0 for *_, s in pv.held_out_spec(8))
     assert pv.batch_spec(0, 7, 4) == pv.batch_spec(0, 7, 4) != pv.batch_spec(0, 8, 4)
+    from vectorwan.toy import world
+    for step in range(1, 20):  # balanced: every colour once in a batch of 6, the rest as drawn
+        b, plain = pv.batch_spec(0, step, 6, balanced=True), pv.batch_spec(0, step, 6)
+        assert sorted(c for c, *_ in b) == sorted(world.COLOURS)
+        assert [r for _, *r in b] == [r for _, *r in plain]
 
 
 @pytest.mark.parametrize("argv", [["--frames", "5"], ["--frames", "12"], ["--size", "40"]])
@@ -127,3 +132,44 @@ def test_decoder_only_from_init_keeps_the_encoder(tmp_path):
     assert any(not torch.equal(after[k], before[k]) for k in after if k.startswith("decoder."))
     with pytest.raises(UserError, match="not a VAE folder"):
         pv.pretrain_vae(tiny(tmp_path / "c", init=str(tmp_path)), progress=False)
+
+
+def test_chroma_term_and_mode_posterior():
+    vae = pv.build_vae(tiny("unused"))
+    x = pv.render_batch(pv.held_out_spec(1), 9, 32)
+    # mode: no posterior noise, so the generator does not matter
+    a, _ = pv.loss_fn(vae, x, 0.0, torch.Generator().manual_seed(0), 10.0, 1.0, sample=False)
+    b, _ = pv.loss_fn(vae, x, 0.0, torch.Generator().manual_seed(1), 10.0, 1.0, sample=False)
+    assert torch.equal(a, b)
+    c, parts = pv.loss_fn(vae, x, 0.0, None, 10.0, 1.0, chroma_weight=2.0, sample=False)
+    rec, _ = pv.reconstruct(vae, x, sample=False)
+    d, w = rec - x, pv.pixel_weights(x, 10.0)
+    dc = (pv.chroma(rec) - pv.chroma(x)).abs()
+    expected = (w * (d.abs() + d.pow(2) + 2.0 * dc)).sum() / (w.sum() * 3)
+    assert torch.allclose(c, expected, rtol=1e-5) and c > a
+    assert parts["chroma_l1"] == pytest.approx(float(dc.mean().detach()), rel=1e-5)
+    # chroma ignores grey: a pixel's chroma is zero when its channels are equal
+    g = torch.full((1, 3, 1, 1, 1), 0.3)
+    assert torch.equal(pv.chroma(g), torch.zeros_like(g))
+
+
+def test_hue_check_names_each_decoded_colour(monkeypatch):
+    from vectorwan.toy import world
+
+    vae = pv.build_vae(tiny("unused"))
+    r = pv.hue_check(vae, frames=9, size=32)
+    assert set(r["decoded"]) == set(world.COLOURS) and all(len(v) == len(world.SHAPES) for v in r["decoded"].values())
+    assert r["accuracy"] == sum(n == c for c, v in r["decoded"].items() for n in v) / 18
+    # a perfect round trip (decode returns the input) names every colour right
+    monkeypatch.setattr(type(vae), "encode", lambda self, x: type("E", (), {"latent_dist": type(
+        "D", (), {"mode": lambda _s: x})()})())
+    monkeypatch.setattr(type(vae), "decode", lambda self, z: type("O", (), {"sample": z})())
+    assert pv.hue_check(vae, frames=9, size=32)["accuracy"] == 1.0
+
+
+def test_old_checkpoints_without_new_fields_still_resume():
+    cfg = tiny("unused")
+    assert "chroma_weight" not in cfg.model_fields() and "posterior" not in cfg.model_fields()
+    assert tiny("unused", chroma_weight=1.0, posterior="mode").model_fields()["posterior"] == "mode"
+    with pytest.raises(UserError, match="posterior"):
+        tiny("unused", posterior="mean").validate()

@@ -158,3 +158,27 @@ def test_cli_world_dataset_and_check(tmp_path, capsys):
     assert main(["toy", "check", str(a), "--prompt", "pink blob, moving left"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "error:" in err
+
+
+def test_world_dataset_with_stills(tmp_path):
+    from PIL import Image
+
+    from vectorwan.data.dataset import discover
+
+    root = world.make_dataset(tmp_path / "w", n_per_prompt=1, seed=3, stills_per_prompt=2)
+    ds = discover(root)
+    stills = [it for it in ds.items if it.kind == "image"]
+    assert len(ds.items) == 90 * 3 and len(stills) == 180 and not ds.problems
+    gt = json.loads((root / "ground_truth.json").read_text())
+    assert gt["stills_per_prompt"] == 2 and len(gt["stills"]) == 180
+    e = gt["stills"][5]
+    assert e["file_name"].startswith("still_") and e["file_name"].endswith(".png")
+    it = next(i for i in stills if i.path.name == e["file_name"])
+    assert it.caption == world.still_caption(e["colour"], e["shape"]) == f"{e['colour']} {e['shape']}, white background"
+    motion = next(m for m in world.MOTIONS if m.replace(" ", "_") in e["file_name"])
+    clip = world.render_clip(e["colour"], e["shape"], motion, seed=e["seed"])
+    assert e["seed"] == 3 * 100003 + 50000 + 1 and e["frame"] == 1  # still k=1: frame 1 of its own clip
+    assert np.array_equal(np.asarray(Image.open(it.path).convert("RGB")), clip.frames[e["frame"]])
+    assert checks.dominant_colour(clip.frames[e["frame"]][None]) == e["colour"]
+    with pytest.raises(UserError, match="stills-per-prompt"):
+        world.make_dataset(tmp_path / "bad", stills_per_prompt=-1)

@@ -219,3 +219,65 @@ def test_resuming_a_lora_checkpoint_in_full_mode_is_a_clear_error(tmp_path, data
     cfg = load_config(None, tiny_overrides(tmp_path / "r", data, steps=2, **{"train.mode": '"full"'}))
     with pytest.raises(UserError, match="does not match train.mode"):
         train(cfg, resume=True, progress=False)
+
+
+class _FakeCache:
+    """Just what make_batch reads: latents, caption variants, the empty caption, padding."""
+
+    def __init__(self, shapes):
+        g = torch.Generator().manual_seed(0)
+        self.latents = [torch.randn(s, generator=g) for s in shapes]
+        self.texts = [[torch.full((2, 3), float(i)), torch.full((2, 3), float(i) + 0.5)] for i in range(len(shapes))]
+        self.empty_text = torch.zeros(1, 3)
+
+    def padded_text(self, emb):
+        out = torch.zeros(4, 3)
+        out[: emb.shape[0]] = emb
+        return out
+
+
+def test_make_batch_groups_stills_and_clips_by_latent_shape():
+    from vectorwan.train.loop import make_batch
+
+    clip, still = (4, 2, 2, 2), (4, 1, 2, 2)
+    data = _FakeCache([clip, still, clip, still, clip])
+    idx = [4, 1, 0, 3, 2]
+    groups = make_batch(data, idx, torch.Generator().manual_seed(1), 0.0)
+    assert [g[0] for g in groups] == [[0, 2, 4], [1, 3]]  # positions into idx, first-appearance order
+    assert groups[0][1].shape == (3, *clip) and groups[1][1].shape == (2, *still)
+    assert torch.equal(groups[1][1][1], data.latents[3])
+    assert groups[1][2][1, 0, 0].item() in (3.0, 3.5)  # item 3's own caption
+    # one shape: the same tensors (and generator draws) as stacking the batch directly
+    data1 = _FakeCache([clip] * 3)
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    (pos, lat, txt), = make_batch(data1, [2, 0, 1], g1, 0.3)
+    assert pos == [0, 1, 2] and torch.equal(lat, torch.stack([data1.latents[i] for i in (2, 0, 1)]))
+    for i in (2, 0, 1):  # the captions drawn in idx order from the same generator
+        v = int(torch.randint(2, (1,), generator=g2))
+        drop = float(torch.rand(1, generator=g2)) < 0.3
+        want = data1.empty_text if drop else data1.texts[i][v]
+        assert torch.equal(txt[[2, 0, 1].index(i)], data1.padded_text(want))
+
+
+def test_training_on_stills_and_clips_together(tmp_path):
+    """A dataset mixing stills (one latent frame) and clips (several) trains in one batch."""
+    import numpy as np
+
+    from vectorwan.frames import write_frames
+    from vectorwan.toy import world
+
+    d = make_image_dataset(tmp_path / "mixed", n=2)
+    rows = (d / "metadata.csv").read_text().splitlines()
+    for k, (c, s, m) in enumerate([("red", "circle", "moving left"), ("blue", "square", "moving up")]):
+        clip = world.render_clip(c, s, m, seed=k, frames=5, size=32)
+        write_frames(d / "train" / f"clip{k}.mp4", clip.frames, 16.0)
+        rows.append(f'clip{k}.mp4,"{clip.caption}"')
+    (d / "metadata.csv").write_text("\n".join(rows) + "\n")
+    cfg = load_config(None, tiny_overrides(tmp_path / "run", d, steps=3, **{
+        "data.num_frames": 5, "train.batch_size": 4, "train.save_every": 0}))
+    r = train(cfg, progress=False)
+    losses = _losses(tmp_path / "run")
+    assert len(losses) == 3 and all(np.isfinite(losses)) and r["final_loss"] == losses[-1]
+    shapes = {tuple(v["latent_shape"]) for v in json.loads(
+        (tmp_path / "mixed-cache" / "manifest.json").read_text())["items"].values()}
+    assert {s[1] for s in shapes} == {1, 2}  # one latent frame for stills, two for 5-frame clips

@@ -21,6 +21,8 @@ def add_arguments(p) -> None:
     w.add_argument("out_dir", help="new or empty folder to write the dataset into")
     w.add_argument("--per-prompt", type=int, default=1, metavar="N", help="clips per prompt (default 1)")
     w.add_argument("--seed", type=int, default=0, help="base seed (default 0); clip k uses seed*100003+k")
+    w.add_argument("--stills-per-prompt", type=int, default=0, metavar="N",
+                   help="also N PNG stills per prompt, captioned without the motion (default 0)")
     w.add_argument("--frames", type=int, default=17, help="frames per clip (default 17)")
     w.add_argument("--size", type=int, default=64, help="frame side in pixels (default 64)")
     c = sub.add_parser("check", help="score clips against toy-world prompts",
@@ -49,6 +51,12 @@ def add_arguments(p) -> None:
     v.add_argument("--init", default="", metavar="DIR", help="start from this VAE folder (e.g. another run's checkpoint/vae)")
     v.add_argument("--decoder-only", action="store_true",
                    help="train only the decoder (encoder frozen: latents a DiT was trained on stay valid)")
+    v.add_argument("--chroma-weight", type=float, default=0.0, metavar="W",
+                   help="add W × L1 of the chroma error (tells neighbouring hues apart; default 0)")
+    v.add_argument("--posterior", choices=("sample", "mode"), default="sample",
+                   help="decode a posterior sample (a VAE, default) or its mode (what the DiT's cache uses)")
+    v.add_argument("--balanced", action="store_true",
+                   help="every colour in every batch (colours go round a permutation; use --batch-size 6)")
     v.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint (exactly)")
     b = sub.add_parser("init-base", help="assemble the toy base model folder (for `vectorwan train` in full mode)",
                        description="Write a diffusers folder: a fresh toy-size Wan transformer, the VAE (with latent "
@@ -56,6 +64,8 @@ def add_arguments(p) -> None:
     b.add_argument("out_dir", help="folder to write (replaced atomically)")
     b.add_argument("--vae", metavar="DIR", help="a pre-trained VAE folder (pretrain-vae's OUT_DIR/checkpoint/vae)")
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--transformer", metavar="DIR",
+                   help="start from this trained transformer folder instead of a fresh one (retraining on a new VAE)")
     ch = sub.add_parser("character", help="write the character-task dataset (RGBA stills of a tiny tiger + tags)",
                         description="Write N RGBA stills of a character the toy base never saw (an orange blob with "
                                     "black stripes and ears) with dense tags and a trigger word, in the reference "
@@ -70,9 +80,12 @@ def add_arguments(p) -> None:
     s.add_argument("out_dir", help="folder to write (replaced atomically), e.g. src/vectorwan/assets/toy")
     s.add_argument("--base", required=True, help="OUT_DIR of `vectorwan toy init-base`")
     s.add_argument("--vae-run", required=True, help="OUT_DIR of `vectorwan toy pretrain-vae`")
-    s.add_argument("--dit-run", required=True, help="output_dir of the DiT pre-training (train.mode = full)")
-    s.add_argument("--decoder-run", help="a decoder-only fine-tuning run of the base's VAE (its VAE is shipped)")
-    s.add_argument("--world", help="the toy-world dataset the DiT trained on (recorded in the manifest)")
+    s.add_argument("--dit-run", required=True, action="append",
+                   help="output_dir of the DiT pre-training (train.mode = full); repeat for stages, in order (the last is shipped)")
+    s.add_argument("--decoder-run", action="append",
+                   help="a decoder-only fine-tuning run of the base's VAE; repeat for stages, in order (the last is shipped)")
+    s.add_argument("--world", action="append",
+                   help="the toy-world dataset the DiT trained on (recorded); repeat, one per DiT stage")
     s.add_argument("--accuracy", help="accuracy.json of `vectorwan toy accuracy` (recorded in the manifest)")
     a = sub.add_parser("accuracy", help="generate all 90 prompts and score them (table + contact sheet)",
                        description="Generate every colour × shape × motion prompt with the model's sampling "
@@ -112,11 +125,13 @@ def run_pretrain_vae(args) -> int:
 
     cfg = VaeTrainConfig(out_dir=args.out_dir, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                          frames=args.frames, size=args.size, seed=args.seed, save_every=args.save_every,
-                         eval_every=args.eval_every, init=args.init, decoder_only=args.decoder_only)
+                         eval_every=args.eval_every, init=args.init, decoder_only=args.decoder_only,
+                         chroma_weight=args.chroma_weight, posterior=args.posterior, balanced=args.balanced)
     cfg.validate()  # before importing torch: bad input fails fast
     r = pretrain_vae(cfg, resume=args.resume, progress=True)
     ps = "-" if r["psnr"] is None else f"{r['psnr']:.2f} dB"
-    print(f"{r['checkpoint']}: step {r['step']}, loss {r['loss']}, held-out PSNR {ps}")
+    hue = "-" if r["hue_accuracy"] is None else f"{r['hue_accuracy']:.2f}"
+    print(f"{r['checkpoint']}: step {r['step']}, loss {r['loss']}, held-out PSNR {ps}, hue accuracy {hue}")
     return 0
 
 
@@ -149,15 +164,17 @@ def run(args) -> int:
     if args.action == "init-base":
         from vectorwan.toy.base import init_toy_base
 
-        print(f"wrote {init_toy_base(args.out_dir, args.vae, args.seed)} (train it: vectorwan train configs/toy_pretrain.toml)")
+        print(f"wrote {init_toy_base(args.out_dir, args.vae, args.seed, transformer_dir=args.transformer)} (train it: vectorwan train configs/toy_pretrain.toml)")
         return 0
 
     from vectorwan.toy import checks, world
 
     if args.action == "world":
-        root = world.make_dataset(args.out_dir, args.per_prompt, args.seed, frames=args.frames, size=args.size)
+        root = world.make_dataset(args.out_dir, args.per_prompt, args.seed, frames=args.frames, size=args.size,
+                                  stills_per_prompt=args.stills_per_prompt)
         n = len(world.all_prompts()) * args.per_prompt
-        print(f"{root}: {n} clips ({args.per_prompt} per prompt, seed {args.seed}); "
+        ns = len(world.all_prompts()) * args.stills_per_prompt
+        print(f"{root}: {n} clips ({args.per_prompt} per prompt, seed {args.seed}), {ns} stills; "
               f"metadata.csv, train/, masks/, ground_truth.json")
         return 0
 

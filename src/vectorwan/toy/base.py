@@ -46,8 +46,14 @@ def latent_stats(vae, n_clips: int = 32, seed: int = 0) -> tuple[list[float], li
     return z.mean(1).tolist(), z.std(1).clamp_min(1e-4).tolist()
 
 
-def init_toy_base(out_dir: str | Path, vae_dir: str | Path | None = None, seed: int = 0, stats_clips: int = 32) -> Path:
-    """Write the toy base folder (``WanPipeline.from_pretrained`` loads it)."""
+def init_toy_base(out_dir: str | Path, vae_dir: str | Path | None = None, seed: int = 0, stats_clips: int = 32,
+                  transformer_dir: str | Path | None = None) -> Path:
+    """Write the toy base folder (``WanPipeline.from_pretrained`` loads it).
+
+    ``transformer_dir``: start from this trained transformer instead of a fresh one (to go on
+    training a DiT on a new VAE's latents: they are normalised to the same per-channel mean and
+    std, so what the DiT learned about layout and motion carries over).
+    """
     import torch
     from diffusers import AutoencoderKLWan, WanPipeline, WanTransformer3DModel
 
@@ -65,13 +71,19 @@ def init_toy_base(out_dir: str | Path, vae_dir: str | Path | None = None, seed: 
         raise UserError(f"{vae_dir}: VAE z_dim {vae.config.z_dim}; the toy transformer needs {TOY_TRANSFORMER['in_channels']}")
     mean, std = latent_stats(vae, stats_clips, seed)
     vae.register_to_config(latents_mean=mean, latents_std=std)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        transformer = WanTransformer3DModel(**TOY_TRANSFORMER)
+    if transformer_dir is not None:
+        if not (Path(transformer_dir) / "config.json").is_file():
+            raise UserError(f"{transformer_dir}: not a transformer folder (no config.json); give a DiT run's transformer/")
+        transformer = WanTransformer3DModel.from_pretrained(transformer_dir)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            transformer = WanTransformer3DModel(**TOY_TRANSFORMER)
     pipe = WanPipeline(tokenizer=tiny.build_tokenizer(), text_encoder=tiny.build_text_encoder(seed), vae=vae,
                        transformer=transformer, scheduler=tiny.build_scheduler(SAMPLING["shift"]))
     out_dir = Path(out_dir)
     with atomic_path(out_dir, suffix="") as tmp:
         pipe.save_pretrained(tmp, safe_serialization=True)
-        write_json(tmp / "sampling.json", {**SAMPLING, "seed": seed, "vae": str(vae_dir) if vae_dir else None})
+        write_json(tmp / "sampling.json", {**SAMPLING, "seed": seed, "vae": str(vae_dir) if vae_dir else None,
+                                           "transformer": str(transformer_dir) if transformer_dir else None})
     return out_dir

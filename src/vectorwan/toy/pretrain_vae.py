@@ -6,7 +6,9 @@ Stage one of the toy base model (issue #6): the DiT comes later and trains on th
   ``numpy.random.default_rng([cfg.seed, s])`` (prompt and clip seed in ``[0, 2**31)``) and its
   posterior noise from a ``torch.Generator`` seeded from the same pair, so a resumed run sees
   exactly what an uninterrupted one would. Held-out clips use seeds ``>= 2**31``, never drawn.
-* Loss: L1 on the *unclamped* reconstruction + ``kl_weight`` · KL (mean per latent element).
+* Loss: foreground-weighted L1 + L2 (+ optional chroma L1) on the *unclamped* reconstruction
+  + ``kl_weight`` · KL (mean per latent element); see ``loss_fn``. Evaluation logs held-out PSNR
+  and ``hue_check``'s accuracy (does each colour survive the round trip?).
   diffusers' ``decode()`` clamps to [-1, 1], which zeroes the gradient of every pixel the
   decoder overshoots (white background = +1 sits right on the boundary). We get the decoder's
   raw output by a forward hook on ``vae.decoder``: ``_decode`` calls the decoder once per
@@ -56,6 +58,9 @@ class VaeTrainConfig:
     kl_weight: float = 1e-6
     fg_weight: float = 10.0  # shape pixels (not white) weigh this much more than background ones
     mse_weight: float = 1.0  # + this × squared error (L1 alone sits on an all-white output for hundreds of steps)
+    chroma_weight: float = 0.0  # + this × L1 of the chroma (pixel minus its grey) error, foreground-weighted
+    posterior: str = "sample"  # "sample" (a VAE) or "mode" (decode the mean: what the DiT's cache uses)
+    balanced: bool = False  # every colour in every batch (batch_spec)
     init: str = ""  # start from this VAE folder instead of a fresh initialisation
     decoder_only: bool = False  # freeze encoder + quant_conv (latents stay valid for a DiT trained on them)
     seed: int = 0
@@ -73,12 +78,19 @@ class VaeTrainConfig:
                 raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise UserError(f"--lr must be positive, got {self.lr}")
+        if self.posterior not in ("sample", "mode"):
+            raise UserError(f"--posterior must be 'sample' or 'mode', got {self.posterior!r}")
+        if self.chroma_weight < 0:
+            raise UserError(f"--chroma-weight must be >= 0, got {self.chroma_weight}")
 
     def model_fields(self) -> dict:
         """Everything that must match between a checkpoint and a resumed run (all but steps/out_dir/...)."""
         d = dataclasses.asdict(self)
         for k in ("out_dir", "steps", "save_every", "eval_every"):
             d.pop(k)
+        for k, default in (("chroma_weight", 0.0), ("posterior", "sample"), ("balanced", False)):  # older checkpoints lack them
+            if d[k] == default:
+                d.pop(k)
         return d
 
 
@@ -109,15 +121,24 @@ def clips_to_tensor(frames_list):
     return (x.permute(0, 4, 1, 2, 3) / 127.5 - 1.0).contiguous()
 
 
-def batch_spec(seed: int, step: int, batch_size: int) -> list[tuple[str, str, str, int]]:
-    """The (colour, shape, motion, clip seed) of training step ``step`` — a pure function."""
+def batch_spec(seed: int, step: int, batch_size: int, balanced: bool = False) -> list[tuple[str, str, str, int]]:
+    """The (colour, shape, motion, clip seed) of training step ``step`` — a pure function.
+
+    ``balanced``: colours go round a fresh permutation of the palette, so a batch of 6 shows
+    every colour once (shape and motion still drawn at random).
+    """
     from vectorwan.toy import world
 
     prompts = world.all_prompts()
     rng = np.random.default_rng([int(seed), int(step)])
     idx = rng.integers(0, len(prompts), size=batch_size)
     seeds = rng.integers(0, HELD_OUT_SEED0, size=batch_size)
-    return [(*prompts[int(i)], int(s)) for i, s in zip(idx, seeds)]
+    spec = [(*prompts[int(i)], int(s)) for i, s in zip(idx, seeds)]
+    if balanced:
+        colours = list(world.COLOURS)
+        perm = rng.permutation(len(colours))
+        spec = [(colours[int(perm[k % len(colours)])], *rest) for k, (_, *rest) in enumerate(spec)]
+    return spec
 
 
 def held_out_spec(n: int) -> list[tuple[str, str, str, int]]:
@@ -184,20 +205,60 @@ def pixel_weights(x, fg_weight: float):
     return 1.0 + (fg_weight - 1.0) * fg
 
 
+def chroma(x):
+    """Each pixel minus its grey level (mean over RGB): what tells red, orange and yellow apart."""
+    return x - x.mean(dim=1, keepdim=True)
+
+
 def loss_fn(vae, x, kl_weight: float, generator=None, fg_weight: float = 1.0, mse_weight: float = 0.0,
-            encoder_grad: bool = True):
-    """Foreground-weighted (L1 + mse_weight · L2) on the unclamped reconstruction + kl_weight · KL.
+            encoder_grad: bool = True, chroma_weight: float = 0.0, sample: bool | None = None):
+    """Foreground-weighted (L1 + mse_weight · L2 + chroma_weight · chroma L1) on the unclamped
+    reconstruction + kl_weight · KL.
 
     Toy frames are mostly white: with plain L1 the decoder first learns an all-white frame and
     stays there for hundreds of steps (measured: 14 dB held-out after 200 steps, shapes missing).
+    Sampled latents' noise hides small colour differences, so a VAE trained on samples learns to
+    average neighbouring hues (measured: red, orange, yellow all decode orange); ``sample=False``
+    decodes the posterior mode, which is what the DiT's latent cache uses. Decoder-only training
+    (``encoder_grad=False``) always decodes the mode.
     """
-    # decoder-only fine-tuning decodes the posterior mode: what the cache (so the DiT) uses; sampled
-    # latents' noise hides the small colour differences and the decoder learns to average hues
-    rec, kl = reconstruct(vae, x, generator, sample=encoder_grad, encoder_grad=encoder_grad)
+    sample = encoder_grad if sample is None else (sample and encoder_grad)
+    rec, kl = reconstruct(vae, x, generator, sample=sample, encoder_grad=encoder_grad)
     d = rec - x
     w = pixel_weights(x, fg_weight)
-    rec_loss = (w * (d.abs() + mse_weight * d.pow(2))).sum() / (w.sum() * x.shape[1])
-    return rec_loss + kl_weight * kl, {"l1": float(d.abs().mean().detach()), "kl": float(kl.detach())}
+    err = d.abs() + mse_weight * d.pow(2)
+    parts = {"l1": float(d.abs().mean().detach()), "kl": float(kl.detach())}
+    if chroma_weight:
+        dc = (chroma(rec) - chroma(x)).abs()
+        err = err + chroma_weight * dc
+        parts["chroma_l1"] = float(dc.mean().detach())
+    rec_loss = (w * err).sum() / (w.sum() * x.shape[1])
+    return rec_loss + kl_weight * kl, parts
+
+
+def hue_check(vae, frames: int = 9, size: int = 64) -> dict:
+    """Round-trip one still clip per colour × shape (posterior mode) and name its decoded colour.
+
+    Returns ``{"accuracy": fraction named right, "decoded": {colour: [names per shape]}}``. PSNR is
+    dominated by the white background and does not show hues collapsing; this does.
+    """
+    import torch
+
+    from vectorwan.toy import checks, world
+
+    was_training = vae.training
+    vae.eval()
+    decoded: dict[str, list[str]] = {}
+    with torch.no_grad():
+        for ci, colour in enumerate(world.COLOURS):
+            for si, shape in enumerate(world.SHAPES):
+                x = render_batch([(colour, shape, world.MOTIONS[-1], HELD_OUT_SEED0 + 100 + 3 * ci + si)], frames, size)
+                rec = vae.decode(vae.encode(x).latent_dist.mode()).sample[0]
+                u8 = ((rec.permute(1, 2, 3, 0) + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+                decoded.setdefault(colour, []).append(checks.dominant_colour(u8))
+    vae.train(was_training)
+    hits = sum(n == c for c, names in decoded.items() for n in names)
+    return {"accuracy": hits / sum(len(v) for v in decoded.values()), "decoded": decoded}
 
 
 def psnr(a, b) -> float:
@@ -296,14 +357,16 @@ def pretrain_vae(cfg: VaeTrainConfig, resume: bool = False, progress: bool = Tru
     x_eval = render_batch(held_out_spec(cfg.n_eval), cfg.frames, cfg.size)
     last = dict(state.get("last", {})) if state else {}
     cur_psnr = last.get("psnr")
+    cur_hue = last.get("hue_accuracy")
     loss_v = last.get("loss")
     t0 = time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="vae", unit="step", dynamic_ncols=True)
     with log_path.open("a", encoding="utf-8") as log:
         for step in range(start + 1, cfg.steps + 1):
-            x = render_batch(batch_spec(cfg.seed, step, cfg.batch_size), cfg.frames, cfg.size)
+            x = render_batch(batch_spec(cfg.seed, step, cfg.batch_size, cfg.balanced), cfg.frames, cfg.size)
             gen = torch.Generator().manual_seed(int(cfg.seed) * 1_000_003 + step)
-            loss, parts = loss_fn(vae, x, cfg.kl_weight, gen, cfg.fg_weight, cfg.mse_weight, not cfg.decoder_only)
+            loss, parts = loss_fn(vae, x, cfg.kl_weight, gen, cfg.fg_weight, cfg.mse_weight, not cfg.decoder_only,
+                                  cfg.chroma_weight, cfg.posterior == "sample")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -311,17 +374,20 @@ def pretrain_vae(cfg: VaeTrainConfig, resume: bool = False, progress: bool = Tru
             rec = {"step": step, "loss": loss_v, **parts}
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 cur_psnr = evaluate(vae, x_eval)
+                cur_hue = hue_check(vae, cfg.frames, cfg.size)["accuracy"]
                 rec["psnr"] = cur_psnr
+                rec["hue_accuracy"] = cur_hue
             log.write(json.dumps(rec) + "\n")
             log.flush()
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_v:.4f}", psnr="-" if cur_psnr is None else f"{cur_psnr:.2f}")
+            bar.set_postfix(loss=f"{loss_v:.4f}", psnr="-" if cur_psnr is None else f"{cur_psnr:.2f}",
+                            hue="-" if cur_hue is None else f"{cur_hue:.2f}")
             if step % cfg.save_every == 0 or step == cfg.steps:
-                last = {"loss": loss_v, "psnr": cur_psnr}
+                last = {"loss": loss_v, "psnr": cur_psnr, "hue_accuracy": cur_hue}
                 _save_checkpoint(out, vae, opt, step, cfg, last)
     bar.close()
     seconds = time.perf_counter() - t0
     done = max(0, cfg.steps - start)
-    return {"step": max(start, cfg.steps), "loss": loss_v, "psnr": cur_psnr,
+    return {"step": max(start, cfg.steps), "loss": loss_v, "psnr": cur_psnr, "hue_accuracy": cur_hue,
             "checkpoint": str(out / CHECKPOINT / "vae"), "seconds": seconds,
             "steps_per_s": done / seconds if seconds > 0 and done else None}

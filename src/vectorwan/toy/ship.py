@@ -45,8 +45,9 @@ def _vae_record(vae_run: Path) -> dict:
             if rec.get("psnr") is not None:
                 psnr = rec["psnr"]
     cfg = state.get("config", {})
-    args = " ".join([f"--steps {state.get('step')}"] + [f"--{k.replace('_', '-')} {cfg[k]}"
-                                                        for k in ("batch_size", "lr", "frames", "size", "seed") if k in cfg])
+    keys = ("init", "batch_size", "lr", "frames", "size", "seed", "chroma_weight", "posterior")
+    args = " ".join([f"--steps {state.get('step')}"] + [f"--{k.replace('_', '-')} {cfg[k]}" for k in keys if cfg.get(k)]
+                    + [f"--{k.replace('_', '-')}" for k in ("decoder_only", "balanced") if cfg.get(k)])
     return {"command": f"vectorwan toy pretrain-vae {vae_run} {args}".strip(), "steps": state.get("step"),
             "config": cfg, "held_out_psnr_db": psnr}
 
@@ -82,9 +83,12 @@ def _world_record(world: Path) -> dict:
     gt = _json(world / "ground_truth.json", "give the folder of `vectorwan toy world`")
     with open(world / "metadata.csv", newline="", encoding="utf-8") as fh:
         used = max(0, sum(1 for _ in csv.reader(fh)) - 1)  # metadata.csv may list a subset of the clips
-    return {"command": f"vectorwan toy world {world} --per-prompt {gt['per_prompt']} --seed {gt['seed']}",
-            "seed": gt["seed"], "per_prompt": gt["per_prompt"], "clips_written": len(gt["clips"]),
-            "clips_trained_on": used, "metadata_sha256": sha256_file(world / "metadata.csv")}
+    stills = gt.get("stills_per_prompt", 0)
+    return {"command": f"vectorwan toy world {world} --per-prompt {gt['per_prompt']} --seed {gt['seed']}"
+                       + (f" --stills-per-prompt {stills}" if stills else ""),
+            "seed": gt["seed"], "per_prompt": gt["per_prompt"], "stills_per_prompt": stills,
+            "stills_written": len(gt.get("stills", [])), "clips_written": len(gt["clips"]),
+            "items_trained_on": used, "metadata_sha256": sha256_file(world / "metadata.csv")}
 
 
 def _swap_decoder(base_vae: Path, new_vae: Path, out: Path) -> None:
@@ -103,24 +107,40 @@ def _swap_decoder(base_vae: Path, new_vae: Path, out: Path) -> None:
     new.save_pretrained(out)
 
 
-def ship_toy(out_dir: str | Path, base: str | Path, vae_run: str | Path, dit_run: str | Path,
-             world: str | Path | None = None, accuracy: str | Path | None = None,
-             decoder_run: str | Path | None = None) -> Path:
+def _runs(runs) -> list[Path]:
+    return [Path(r) for r in ([runs] if isinstance(runs, (str, Path)) else list(runs or []))]
+
+
+def ship_toy(out_dir: str | Path, base: str | Path, vae_run: str | Path, dit_run,
+             world=None, accuracy: str | Path | None = None, decoder_run=None) -> Path:
+    """``dit_run``, ``decoder_run`` and ``world``: one run/folder or a list of them, in the order
+    they were trained (each DiT stage started from the previous one's transformer; each decoder
+    stage from the previous decoder); the last ones are shipped, all are recorded."""
     from vectorwan.atomic import atomic_path, write_json
 
-    base, vae_run, dit_run, out_dir = Path(base), Path(vae_run), Path(dit_run), Path(out_dir)
+    base, vae_run, out_dir = Path(base), Path(vae_run), Path(out_dir)
+    dit_runs, decoder_runs, worlds = _runs(dit_run), _runs(decoder_run), _runs(world)
+    if not dit_runs:
+        raise UserError("give at least one --dit-run")
     if not (base / "model_index.json").is_file():
         raise UserError(f"{base}: not a diffusers folder; give the OUT_DIR of `vectorwan toy init-base`")
-    transformer = dit_run / "transformer"
+    transformer = dit_runs[-1] / "transformer"
     if not (transformer / "config.json").is_file():
         raise UserError(f"{transformer}: missing; the DiT run has not finished (resume it with --resume)")
-    dit = _dit_record(dit_run)
-    manifest = {"made_by": "vectorwan toy ship", "vae": _vae_record(vae_run), "dit": dit, "base": str(base),
+    dits = [_dit_record(r) for r in dit_runs]
+    manifest = {"made_by": "vectorwan toy ship", "vae": _vae_record(vae_run), "dit": dits[-1], "base": str(base),
                 "sampling": SAMPLING}
-    if world:
-        manifest["world"] = _world_record(Path(world))
-    if decoder_run:
-        manifest["decoder"] = _vae_record(Path(decoder_run))
+    if len(dits) > 1:
+        manifest["dit_stages"] = dits
+    if worlds:
+        manifest["world"] = _world_record(worlds[-1])
+        if len(worlds) > 1:
+            manifest["world_stages"] = [_world_record(w) for w in worlds]
+    decoder_run = decoder_runs[-1] if decoder_runs else None
+    if decoder_runs:
+        manifest["decoder"] = _vae_record(decoder_run)
+        if len(decoder_runs) > 1:
+            manifest["decoder_stages"] = [_vae_record(r) for r in decoder_runs]
     if accuracy:
         manifest["accuracy"] = _json(Path(accuracy), "give the accuracy.json of `vectorwan toy accuracy`")
     with atomic_path(out_dir, suffix="") as tmp:
@@ -128,7 +148,7 @@ def ship_toy(out_dir: str | Path, base: str | Path, vae_run: str | Path, dit_run
         shutil.copytree(transformer, tmp / "transformer")
         if decoder_run:
             shutil.rmtree(tmp / "vae")
-            _swap_decoder(base / "vae", Path(decoder_run) / "checkpoint" / "vae", tmp / "vae")
+            _swap_decoder(base / "vae", decoder_run / "checkpoint" / "vae", tmp / "vae")
         write_json(tmp / "sampling.json", SAMPLING)
         manifest["files"] = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*"))
                              if p.is_file() and p.name != "manifest.json"}

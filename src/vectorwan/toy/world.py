@@ -244,22 +244,33 @@ def write_metadata(root: Path, rows: list[tuple[str, str]]) -> None:
     write_text(root / "metadata.csv", buf.getvalue())
 
 
+def still_caption(colour: str, shape: str) -> str:
+    """A still shows no motion: the clip caption without it."""
+    return f"{colour} {shape}, white background"
+
+
 def make_dataset(root: str | Path, n_per_prompt: int = 1, seed: int = 0, *, frames: int = FRAMES,
-                 size: int = SIZE, fps: float = FPS) -> Path:
-    """Write ``90 × n_per_prompt`` clips in the reference dataset format.
+                 size: int = SIZE, fps: float = FPS, stills_per_prompt: int = 0) -> Path:
+    """Write ``90 × n_per_prompt`` clips (and ``90 × stills_per_prompt`` stills) in the reference
+    dataset format.
 
     ``root/metadata.csv`` (``file_name,text``), clips in ``root/train/*.mp4``, masks in
     ``root/masks/*.npz`` (``masks``: bool T×H×W) and ``root/ground_truth.json`` (vocabulary,
     palette and, per clip, its attributes, seed, size, start/end and per-frame centroids).
-    Clip ``k`` of a prompt uses seed ``seed * 100003 + k``.
+    Clip ``k`` of a prompt uses seed ``seed * 100003 + k``. Still ``k`` of a prompt is frame
+    ``k mod frames`` of the clip with seed ``seed * 100003 + 50000 + k``, written as
+    ``root/train/*.png`` with :func:`still_caption`: a model trained on both learns images (one
+    latent frame) beside clips, as Wan was, so a LoRA trained on stills carries over to video.
     """
     from vectorwan.atomic import atomic_path, write_json
     from vectorwan.frames import write_frames
 
     if n_per_prompt < 1:
         raise UserError(f"--per-prompt must be >= 1 (got {n_per_prompt})")
+    if stills_per_prompt < 0:
+        raise UserError(f"--stills-per-prompt must be >= 0 (got {stills_per_prompt})")
     root = new_dataset_dir(root)
-    rows, clips = [], []
+    rows, clips, stills = [], [], []
     for colour, shape, motion in all_prompts():
         for k in range(n_per_prompt):
             s = int(seed) * 100003 + k
@@ -271,11 +282,20 @@ def make_dataset(root: str | Path, n_per_prompt: int = 1, seed: int = 0, *, fram
                     np.savez_compressed(fh, masks=clip.masks)
             rows.append((f"{name}.mp4", clip.caption))
             clips.append({"file_name": f"{name}.mp4", "masks": f"masks/{name}.npz", **clip.ground_truth()})
+        for k in range(stills_per_prompt):
+            clip = render_clip(colour, shape, motion, int(seed) * 100003 + 50000 + k, frames, size)
+            name = "still_" + clip_name(colour, shape, motion, k)
+            t = k % frames
+            with atomic_path(root / "train" / f"{name}.png") as tmp:
+                Image.fromarray(clip.frames[t]).save(tmp, format="PNG")
+            rows.append((f"{name}.png", still_caption(colour, shape)))
+            stills.append({"file_name": f"{name}.png", "colour": colour, "shape": shape, "seed": clip.seed,
+                           "frame": t, "centroid": [round(float(v), 3) for v in clip.centroids[t]]})
     write_json(root / "ground_truth.json", {
         "version": 1, "frames": frames, "size": size, "fps": fps, "template": TEMPLATE,
         "colours": {k: list(v) for k, v in COLOURS.items()}, "shapes": list(SHAPES), "motions": list(MOTIONS),
         "outline": list(OUTLINE), "background": list(BACKGROUND), "seed": int(seed),
-        "per_prompt": n_per_prompt, "clips": clips,
+        "per_prompt": n_per_prompt, "clips": clips, "stills_per_prompt": stills_per_prompt, "stills": stills,
     })
     write_metadata(root, rows)
     return root

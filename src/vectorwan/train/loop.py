@@ -46,7 +46,13 @@ def batch_indices(n_items: int, repeats: int, seed: int, position: int, count: i
 
 
 def make_batch(data: CachedData, idx: list[int], g: torch.Generator, caption_dropout: float):
-    latents = torch.stack([data.latents[i] for i in idx])
+    """The batch of items ``idx`` as ``[(positions, latents, texts)]``, one group per latent shape.
+
+    A dataset may mix stills (one latent frame) with clips (several): items of one shape are
+    stacked together, groups in order of first appearance, ``positions`` indexing into ``idx``.
+    Captions are drawn in ``idx`` order first, so a batch of one shape consumes ``g`` exactly as
+    a plain stacked batch would.
+    """
     texts = []
     for i in idx:
         variants = data.texts[i]
@@ -54,7 +60,11 @@ def make_batch(data: CachedData, idx: list[int], g: torch.Generator, caption_dro
         if caption_dropout > 0 and float(torch.rand(1, generator=g)) < caption_dropout:
             emb = data.empty_text
         texts.append(data.padded_text(emb))
-    return latents, torch.stack(texts)
+    by_shape: dict[tuple, list[int]] = {}
+    for pos, i in enumerate(idx):
+        by_shape.setdefault(tuple(data.latents[i].shape), []).append(pos)
+    return [(pos, torch.stack([data.latents[idx[p]] for p in pos]), torch.stack([texts[p] for p in pos]))
+            for pos in by_shape.values()]
 
 
 def _peak_memory_mb(device: torch.device) -> float:
@@ -185,17 +195,20 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
             torch.manual_seed(_step_seed(cfg.seed + 1, step, rank, micro))  # LoRA dropout
             position = (step * world + rank) * per_step + micro * t.batch_size
             idx = batch_indices(len(data), cfg.data.repeats, cfg.seed, position, t.batch_size)
-            x0, text = make_batch(data, idx, g, cfg.data.caption_dropout)
-            noise = torch.randn(x0.shape, generator=g)
+            groups = make_batch(data, idx, g, cfg.data.caption_dropout)
+            noises = [torch.randn(x0.shape, generator=g) for _, x0, _ in groups]
             sigma = flow.sample_sigmas(len(idx), t.timestep_sampling, g, shift=t.shift, logit_mean=t.logit_mean,
                                        logit_std=t.logit_std, lo=t.min_timestep, hi=t.max_timestep)
-            x_t = flow.add_noise(x0, noise, sigma)
-            target = flow.velocity_target(x0, noise)
             with accelerator.accumulate(transformer), accelerator.autocast():
                 dtype = model.dtype
-                pred = transformer(hidden_states=x_t.to(device, dtype), timestep=flow.timesteps(sigma).to(device),
-                                   encoder_hidden_states=text.to(device, dtype), return_dict=False)[0]
-                loss = flow_matching_loss(pred, target.to(device))
+                loss = 0.0
+                for (pos, x0, text), noise in zip(groups, noises):  # one forward per latent shape
+                    sg = sigma[pos]
+                    x_t = flow.add_noise(x0, noise, sg)
+                    target = flow.velocity_target(x0, noise)
+                    pred = transformer(hidden_states=x_t.to(device, dtype), timestep=flow.timesteps(sg).to(device),
+                                       encoder_hidden_states=text.to(device, dtype), return_dict=False)[0]
+                    loss = loss + flow_matching_loss(pred, target.to(device)) * (len(pos) / len(idx))
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and t.max_grad_norm > 0:
                     grad_norm = accelerator.clip_grad_norm_(params, t.max_grad_norm)
