@@ -109,3 +109,14 @@ def test_captions_trigger_first_shuffle_and_variants():
     assert len(v) == 4 and v[0] == "tok, a, b, c, d, e" and all(x.startswith("tok, ") for x in v)
     assert len(set(v)) > 1 and all(sorted(x.split(", ")) == sorted(v[0].split(", ")) for x in v)
     assert caption_variants("a, b", "tok", False, 4, seed=1) == ["tok, a, b"]
+    # tag dropout: variants keep the trigger and a subset of the tags, in order unless shuffled
+    d = caption_variants("tok, a, b, c, d, e, f", "tok", False, 40, seed=2, tag_dropout=0.5)
+    assert d[0] == "tok, a, b, c, d, e, f" and all(x.split(", ")[0] == "tok" for x in d)
+    order = "abcdef"
+    for x in d[1:]:
+        kept = x.split(", ")[1:] if x != "tok" else []
+        assert kept == sorted(kept, key=order.index)
+    sizes = [len(x.split(", ")) - 1 for x in d[1:]]
+    assert 0 in sizes and 2 <= sum(sizes) / len(sizes) <= 4  # ~half the 6 tags
+    assert caption_variants("tok, a, b", "tok", True, 3, seed=2, tag_dropout=0.0) == \
+        caption_variants("tok, a, b", "tok", True, 3, seed=2)

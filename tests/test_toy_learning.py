@@ -35,5 +35,6 @@ def test_character_lora_raises_identity_and_keeps_motion(tmp_path):
     base = character_scores("toy", [], stills, TRIGGER, seeds=SEEDS)
     tuned = character_scores("toy", [(lora, 1.0)], stills, TRIGGER, seeds=SEEDS)
     summary = {k: (round(base[k], 3), round(tuned[k], 3)) for k in ("identity", "palette", "silhouette", "motion")}
+    print("base, LoRA:", summary)  # shown with pytest -s
     assert tuned["identity"] >= base["identity"] + IDENTITY_MARGIN, summary
     assert tuned["motion"] >= MOTION_FLOOR, summary

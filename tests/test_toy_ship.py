@@ -171,12 +171,13 @@ def test_ship_records_every_stage_and_ships_the_last(shipped, tmp_path):
     (dit2 / "train_summary.json").write_text(json.dumps({"mode": "full", "steps": 3, "final_loss": 0.2}))
     dec1 = _decoder_run(tmp_path / "dec1", base / "vae", "decoder")
     dec2 = _decoder_run(tmp_path / "dec2", dec1 / "checkpoint" / "vae", "decoder")
-    toy = ship_toy(tmp_path / "toy", base, out.parent / "vae", [dit1, dit2], decoder_run=[dec1, dec2])
+    toy = ship_toy(tmp_path / "toy", base, [out.parent / "vae", out.parent / "vae"], [dit1, dit2], decoder_run=[dec1, dec2])
     got = WanTransformer3DModel.from_pretrained(toy / "transformer")
     assert torch.equal(got.proj_out.bias, t2.proj_out.bias) and not torch.equal(got.proj_out.bias, trained.proj_out.bias)
     m = json.loads((toy / "manifest.json").read_text())
     assert [d["steps"] for d in m["dit_stages"]] == [7, 3] and m["dit"]["steps"] == 3
     assert len(m["decoder_stages"]) == 2 and "--decoder-only" in m["decoder"]["command"]
+    assert len(m["vae_stages"]) == 2 and m["vae"]["steps"] == 3
     from diffusers import AutoencoderKLWan
     ref = AutoencoderKLWan.from_pretrained(base / "vae")
     assert torch.equal(AutoencoderKLWan.from_pretrained(toy / "vae").decoder.conv_out.bias,

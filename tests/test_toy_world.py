@@ -182,3 +182,23 @@ def test_world_dataset_with_stills(tmp_path):
     assert checks.dominant_colour(clip.frames[e["frame"]][None]) == e["colour"]
     with pytest.raises(UserError, match="stills-per-prompt"):
         world.make_dataset(tmp_path / "bad", stills_per_prompt=-1)
+
+
+def test_striped_bodies_keep_geometry_colour_and_shape():
+    for k, (c, s) in enumerate([("red", "circle"), ("blue", "square"), ("yellow", "triangle")]):
+        plain = world.render_clip(c, s, "moving right", seed=40 + k)
+        striped = world.render_clip(c, s, "moving right", seed=40 + k, striped=True)
+        assert np.array_equal(plain.masks, striped.masks) and np.allclose(plain.centroids, striped.centroids)
+        assert "bands" in striped.params and "bands" not in plain.params
+        dark = (striped.frames.max(axis=-1) < 60) & plain.masks & ~(plain.frames.max(axis=-1) < 60)
+        assert dark.sum() > 0.08 * plain.masks.sum()  # bands darken part of the body, not just the outline
+        assert checks.score_clip(striped.frames, f"{c} {s}, moving right") == checks.score_clip(plain.frames, f"{c} {s}, moving right")
+    bands = world.stripe_bands(3)
+    assert bands == world.stripe_bands(3) and 2 <= len(bands) <= 4
+
+
+def test_vae_stripes_share_is_a_function_of_the_clip_seed():
+    from vectorwan.toy.pretrain_vae import is_striped
+
+    share = np.mean([is_striped(s, 0.4) for s in range(20_000)])
+    assert abs(share - 0.4) < 0.01 and not any(is_striped(s, 0.0) for s in range(1000))

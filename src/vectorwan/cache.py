@@ -67,7 +67,8 @@ def make_plan(cfg: Config, ds: Dataset, manifest: dict, latent_fp: str, text_fp:
     items, texts, missing_items = [], {}, []
     for idx, item in enumerate(ds.items):
         key = _sha(item.path.read_bytes(), settings)
-        caps = caption_variants(item.caption, d.trigger, d.shuffle_tags, d.caption_variants, seed=cfg.seed + idx)
+        caps = caption_variants(item.caption, d.trigger, d.shuffle_tags, d.caption_variants, seed=cfg.seed + idx,
+                                tag_dropout=d.tag_dropout)
         tkeys = []
         for c in caps:
             tk = _sha(c, text_fp, cfg.model.max_sequence_length)

@@ -36,7 +36,8 @@ class DataConfig:
     background: list[int] = field(default_factory=lambda: [255, 255, 255])  # RGBA composited onto it
     trigger: str = ""
     shuffle_tags: bool = False
-    caption_variants: int = 1  # with shuffle_tags: how many shuffled captions to cache per item
+    caption_variants: int = 1  # with shuffle_tags / tag_dropout: how many captions to cache per item
+    tag_dropout: float = 0.0  # in variants 2..n, drop each tag (not the trigger) with this probability
     caption_dropout: float = 0.0  # probability of training on the empty prompt
     repeats: int = 1
 
@@ -220,6 +221,7 @@ def validate(cfg: Config) -> Config:
         (len(d.background) == 3 and all(0 <= v <= 255 for v in d.background), "data.background: give [r, g, b] in 0..255"),
         (0.0 <= d.caption_dropout < 1.0, "data.caption_dropout must be in [0, 1)"),
         (d.caption_variants >= 1 and d.repeats >= 1, "data.caption_variants and data.repeats must be ≥ 1"),
+        (0.0 <= d.tag_dropout < 1.0, "data.tag_dropout must be in [0, 1)"),
         (lo.rank >= 1 and lo.alpha > 0, "lora.rank must be ≥ 1 and lora.alpha > 0"),
         (0.0 <= lo.dropout < 1.0, "lora.dropout must be in [0, 1)"),
         (bool(lo.targets), "lora.targets must name at least one module (e.g. q, k, v, o, ffn.0, ffn.2)"),

@@ -57,6 +57,8 @@ def add_arguments(p) -> None:
                    help="decode a posterior sample (a VAE, default) or its mode (what the DiT's cache uses)")
     v.add_argument("--balanced", action="store_true",
                    help="every colour in every batch (colours go round a permutation; use --batch-size 6)")
+    v.add_argument("--striped", type=float, default=0.0, metavar="SHARE",
+                   help="this share of training clips get dark stripes across the body (texture; default 0)")
     v.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint (exactly)")
     b = sub.add_parser("init-base", help="assemble the toy base model folder (for `vectorwan train` in full mode)",
                        description="Write a diffusers folder: a fresh toy-size Wan transformer, the VAE (with latent "
@@ -79,7 +81,8 @@ def add_arguments(p) -> None:
                                    "write sampling.json and a manifest (commands, steps, seeds, sha256 of every file).")
     s.add_argument("out_dir", help="folder to write (replaced atomically), e.g. src/vectorwan/assets/toy")
     s.add_argument("--base", required=True, help="OUT_DIR of `vectorwan toy init-base`")
-    s.add_argument("--vae-run", required=True, help="OUT_DIR of `vectorwan toy pretrain-vae`")
+    s.add_argument("--vae-run", required=True, action="append",
+                   help="OUT_DIR of `vectorwan toy pretrain-vae`; repeat for stages, in order (the last is the base's VAE)")
     s.add_argument("--dit-run", required=True, action="append",
                    help="output_dir of the DiT pre-training (train.mode = full); repeat for stages, in order (the last is shipped)")
     s.add_argument("--decoder-run", action="append",
@@ -126,7 +129,8 @@ def run_pretrain_vae(args) -> int:
     cfg = VaeTrainConfig(out_dir=args.out_dir, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                          frames=args.frames, size=args.size, seed=args.seed, save_every=args.save_every,
                          eval_every=args.eval_every, init=args.init, decoder_only=args.decoder_only,
-                         chroma_weight=args.chroma_weight, posterior=args.posterior, balanced=args.balanced)
+                         chroma_weight=args.chroma_weight, posterior=args.posterior, balanced=args.balanced,
+                         striped=args.striped)
     cfg.validate()  # before importing torch: bad input fails fast
     r = pretrain_vae(cfg, resume=args.resume, progress=True)
     ps = "-" if r["psnr"] is None else f"{r['psnr']:.2f} dB"

@@ -154,12 +154,20 @@ def build_caption(caption: str, trigger: str = "", shuffle: bool = False, rng: r
     return ", ".join(([trigger] if trigger else []) + tags)
 
 
-def caption_variants(caption: str, trigger: str, shuffle: bool, n: int, seed: int) -> list[str]:
-    """The captions cached for one item: the ordered one, plus ``n-1`` seeded shuffles."""
+def caption_variants(caption: str, trigger: str, shuffle: bool, n: int, seed: int, tag_dropout: float = 0.0) -> list[str]:
+    """The captions cached for one item: the full, ordered one, plus ``n-1`` seeded variants.
+
+    A variant drops each tag with probability ``tag_dropout`` (never the trigger; so some
+    variants are the trigger alone, which then has to carry the look) and, with ``shuffle``,
+    shuffles the rest. Without either there is only the full caption.
+    """
     out = [build_caption(caption, trigger)]
     rng = random.Random(seed)
-    for _ in range(n - 1 if shuffle else 0):
-        out.append(build_caption(caption, trigger, shuffle=True, rng=rng))
+    for _ in range(n - 1 if (shuffle or tag_dropout > 0) else 0):
+        tags = split_tags(caption)
+        if tag_dropout > 0:
+            tags = [t for t in tags if t == trigger or rng.random() >= tag_dropout]
+        out.append(build_caption(", ".join(tags), trigger, shuffle=shuffle, rng=rng))
     return out
 
 

@@ -25,14 +25,14 @@ from PIL import Image, ImageChops, ImageDraw
 
 from vectorwan.errors import UserError
 from vectorwan.toy.world import (
-    BACKGROUND, COLOURS, DIRECTIONS, FRAMES, MARGIN, MOTIONS, OUTLINE, OUTLINE_W, SIZE, SUPERSAMPLE, TRAVEL,
+    BACKGROUND, COLOURS, DIRECTIONS, FRAMES, MARGIN, MOTIONS, OUTLINE, OUTLINE_W, SIZE, STRIPE, SUPERSAMPLE, TRAVEL,
     start_position,
 )
 
 TRIGGER = "tgrblob"
 CHARACTER_PALETTE: dict[str, tuple[int, int, int]] = {
     "body": COLOURS["orange"],  # the world's orange: only the stripes (and ears) tell them apart
-    "stripe": (18, 16, 16),
+    "stripe": STRIPE,
     "outline": OUTLINE,
 }
 # ranges at SIZE=64 (scaled with size)

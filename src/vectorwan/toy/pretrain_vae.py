@@ -61,6 +61,7 @@ class VaeTrainConfig:
     chroma_weight: float = 0.0  # + this × L1 of the chroma (pixel minus its grey) error, foreground-weighted
     posterior: str = "sample"  # "sample" (a VAE) or "mode" (decode the mean: what the DiT's cache uses)
     balanced: bool = False  # every colour in every batch (batch_spec)
+    striped: float = 0.0  # this share of training clips get dark bands across the body (texture; see is_striped)
     init: str = ""  # start from this VAE folder instead of a fresh initialisation
     decoder_only: bool = False  # freeze encoder + quant_conv (latents stay valid for a DiT trained on them)
     seed: int = 0
@@ -80,6 +81,8 @@ class VaeTrainConfig:
             raise UserError(f"--lr must be positive, got {self.lr}")
         if self.posterior not in ("sample", "mode"):
             raise UserError(f"--posterior must be 'sample' or 'mode', got {self.posterior!r}")
+        if not 0.0 <= self.striped <= 1.0:
+            raise UserError(f"--striped must be in [0, 1], got {self.striped}")
         if self.chroma_weight < 0:
             raise UserError(f"--chroma-weight must be >= 0, got {self.chroma_weight}")
 
@@ -88,7 +91,7 @@ class VaeTrainConfig:
         d = dataclasses.asdict(self)
         for k in ("out_dir", "steps", "save_every", "eval_every"):
             d.pop(k)
-        for k, default in (("chroma_weight", 0.0), ("posterior", "sample"), ("balanced", False)):  # older checkpoints lack them
+        for k, default in (("chroma_weight", 0.0), ("posterior", "sample"), ("balanced", False), ("striped", 0.0)):  # older checkpoints lack them
             if d[k] == default:
                 d.pop(k)
         return d
@@ -150,10 +153,16 @@ def held_out_spec(n: int) -> list[tuple[str, str, str, int]]:
     return [(*prompts[(i * step + i) % len(prompts)], HELD_OUT_SEED0 + i) for i in range(n)]
 
 
-def render_batch(spec, frames: int, size: int):
+def is_striped(clip_seed: int, share: float) -> bool:
+    """Whether a training clip gets stripes: a pure function of its seed (``share`` of seeds)."""
+    return (int(clip_seed) % 10_000) < share * 10_000
+
+
+def render_batch(spec, frames: int, size: int, striped: float = 0.0):
     from vectorwan.toy import world
 
-    return clips_to_tensor([world.render_clip(c, s, m, seed, frames=frames, size=size).frames
+    return clips_to_tensor([world.render_clip(c, s, m, seed, frames=frames, size=size,
+                                              striped=is_striped(seed, striped)).frames
                             for c, s, m, seed in spec])
 
 
@@ -363,7 +372,7 @@ def pretrain_vae(cfg: VaeTrainConfig, resume: bool = False, progress: bool = Tru
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="vae", unit="step", dynamic_ncols=True)
     with log_path.open("a", encoding="utf-8") as log:
         for step in range(start + 1, cfg.steps + 1):
-            x = render_batch(batch_spec(cfg.seed, step, cfg.batch_size, cfg.balanced), cfg.frames, cfg.size)
+            x = render_batch(batch_spec(cfg.seed, step, cfg.batch_size, cfg.balanced), cfg.frames, cfg.size, cfg.striped)
             gen = torch.Generator().manual_seed(int(cfg.seed) * 1_000_003 + step)
             loss, parts = loss_fn(vae, x, cfg.kl_weight, gen, cfg.fg_weight, cfg.mse_weight, not cfg.decoder_only,
                                   cfg.chroma_weight, cfg.posterior == "sample")

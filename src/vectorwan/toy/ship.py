@@ -45,7 +45,7 @@ def _vae_record(vae_run: Path) -> dict:
             if rec.get("psnr") is not None:
                 psnr = rec["psnr"]
     cfg = state.get("config", {})
-    keys = ("init", "batch_size", "lr", "frames", "size", "seed", "chroma_weight", "posterior")
+    keys = ("init", "batch_size", "lr", "frames", "size", "seed", "chroma_weight", "posterior", "striped")
     args = " ".join([f"--steps {state.get('step')}"] + [f"--{k.replace('_', '-')} {cfg[k]}" for k in keys if cfg.get(k)]
                     + [f"--{k.replace('_', '-')}" for k in ("decoder_only", "balanced") if cfg.get(k)])
     return {"command": f"vectorwan toy pretrain-vae {vae_run} {args}".strip(), "steps": state.get("step"),
@@ -111,15 +111,17 @@ def _runs(runs) -> list[Path]:
     return [Path(r) for r in ([runs] if isinstance(runs, (str, Path)) else list(runs or []))]
 
 
-def ship_toy(out_dir: str | Path, base: str | Path, vae_run: str | Path, dit_run,
+def ship_toy(out_dir: str | Path, base: str | Path, vae_run, dit_run,
              world=None, accuracy: str | Path | None = None, decoder_run=None) -> Path:
-    """``dit_run``, ``decoder_run`` and ``world``: one run/folder or a list of them, in the order
-    they were trained (each DiT stage started from the previous one's transformer; each decoder
-    stage from the previous decoder); the last ones are shipped, all are recorded."""
+    """``vae_run``, ``dit_run``, ``decoder_run`` and ``world``: one run/folder or a list of them,
+    in the order they were trained (each stage started from the previous one's weights; the base's
+    VAE is the last VAE stage); the last ones are shipped, all are recorded."""
     from vectorwan.atomic import atomic_path, write_json
 
-    base, vae_run, out_dir = Path(base), Path(vae_run), Path(out_dir)
-    dit_runs, decoder_runs, worlds = _runs(dit_run), _runs(decoder_run), _runs(world)
+    base, out_dir = Path(base), Path(out_dir)
+    vae_runs, dit_runs, decoder_runs, worlds = _runs(vae_run), _runs(dit_run), _runs(decoder_run), _runs(world)
+    if not vae_runs:
+        raise UserError("give at least one --vae-run")
     if not dit_runs:
         raise UserError("give at least one --dit-run")
     if not (base / "model_index.json").is_file():
@@ -128,8 +130,11 @@ def ship_toy(out_dir: str | Path, base: str | Path, vae_run: str | Path, dit_run
     if not (transformer / "config.json").is_file():
         raise UserError(f"{transformer}: missing; the DiT run has not finished (resume it with --resume)")
     dits = [_dit_record(r) for r in dit_runs]
-    manifest = {"made_by": "vectorwan toy ship", "vae": _vae_record(vae_run), "dit": dits[-1], "base": str(base),
+    vaes = [_vae_record(r) for r in vae_runs]
+    manifest = {"made_by": "vectorwan toy ship", "vae": vaes[-1], "dit": dits[-1], "base": str(base),
                 "sampling": SAMPLING}
+    if len(vaes) > 1:
+        manifest["vae_stages"] = vaes
     if len(dits) > 1:
         manifest["dit_stages"] = dits
     if worlds:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw
 
 from vectorwan.errors import UserError
 
@@ -38,6 +38,7 @@ DIRECTIONS: dict[str, tuple[int, int]] = {
 }
 OUTLINE = (28, 28, 36)
 BACKGROUND = (255, 255, 255)
+STRIPE = (18, 16, 16)  # dark bands of striped bodies
 TEMPLATE = "{colour} {shape}, {motion}, white background"
 
 FRAMES = 17
@@ -123,8 +124,12 @@ def _polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, fl
     return None
 
 
-def _draw(shape: str, cx: float, cy: float, r: float, fill, outline, ow: float, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """One anti-aliased frame and its coverage (float 0..1) at ``size``."""
+def _draw(shape: str, cx: float, cy: float, r: float, fill, outline, ow: float, size: int,
+          bands: list[tuple[float, float]] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """One anti-aliased frame and its coverage (float 0..1) at ``size``.
+
+    ``bands``: dark vertical stripes across the fill, each (centre offset from ``cx``, width),
+    both in units of ``r``."""
     s = SUPERSAMPLE
     big = size * s
     img = Image.new("RGB", (big, big), BACKGROUND)
@@ -141,9 +146,33 @@ def _draw(shape: str, cx: float, cy: float, r: float, fill, outline, ow: float, 
             canvas.polygon(poly, fill=o)
             inner = _inset(poly, w)
             canvas.polygon(inner, fill=f)
+    if bands:
+        inner_mask = Image.new("L", (big, big), 0)
+        d = ImageDraw.Draw(inner_mask)
+        if poly is None:
+            d.ellipse([sx - sr + w, sy - sr + w, sx + sr - w, sy + sr - w], fill=255)
+        else:
+            d.polygon(_inset(poly, w), fill=255)
+        band_mask = Image.new("L", (big, big), 0)
+        d = ImageDraw.Draw(band_mask)
+        for off, bw in bands:
+            x = sx + off * sr
+            d.rectangle([x - bw * sr / 2, 0, x + bw * sr / 2, big], fill=255)
+        img.paste(STRIPE, mask=ImageChops.multiply(inner_mask, band_mask))
     frame = np.asarray(img.resize((size, size), Image.BOX), dtype=np.uint8)
     coverage = np.asarray(cov.resize((size, size), Image.BOX), dtype=np.float32) / 255.0
     return frame, coverage
+
+
+def stripe_bands(seed: int) -> list[tuple[float, float]]:
+    """2-4 evenly spread dark bands (offset, width in units of the radius), each 30-50 % of
+    the spacing wide, drawn from ``seed`` alone (the clip's other draws are unchanged):
+    textured bodies for training the VAE."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0x5717]))
+    n = int(rng.integers(2, 5))
+    span = float(rng.uniform(0.35, 0.6))
+    width = 2 * span / (n - 1) * float(rng.uniform(0.3, 0.5))
+    return [(float(x), width) for x in np.linspace(-span, span, n) + rng.uniform(-0.03, 0.03, n)]
 
 
 def _inset(poly: list[tuple[float, float]], d: float) -> list[tuple[float, float]]:
@@ -180,8 +209,12 @@ def start_position(rng: np.random.Generator, ranges, direction: tuple[int, int],
     return start
 
 
-def render_clip(colour: str, shape: str, motion: str, seed: int = 0, frames: int = FRAMES, size: int = SIZE) -> ToyClip:
+def render_clip(colour: str, shape: str, motion: str, seed: int = 0, frames: int = FRAMES, size: int = SIZE,
+                striped: bool = False) -> ToyClip:
     """Render one clip; the same arguments always give the same pixels.
+
+    ``striped``: dark bands across the body (:func:`stripe_bands`; not part of the caption
+    vocabulary: texture for VAE training).
 
     The seed draws the shape's half-extent, its travel (for moving clips) and a start
     position such that the whole shape, outline included, stays inside the frame.
@@ -198,11 +231,12 @@ def render_clip(colour: str, shape: str, motion: str, seed: int = 0, frames: int
     travel = float(rng.uniform(TRAVEL[0] * k, min(TRAVEL[1] * k, hi - lo))) if (dx or dy) else 0.0
     start = start_position(rng, ((lo, hi), (lo, hi)), (dx, dy), travel)
     fill = COLOURS[colour]
+    bands = stripe_bands(seed) if striped else []
     imgs, masks, cents = [], [], []
     for t in range(frames):
         a = t / (frames - 1)
         cx, cy = start[0] + dx * travel * a, start[1] + dy * travel * a
-        img, cov = _draw(shape, cx, cy, r, fill, OUTLINE, ow, size)
+        img, cov = _draw(shape, cx, cy, r, fill, OUTLINE, ow, size, bands)
         m = cov >= 0.5
         ys, xs = np.nonzero(m)
         imgs.append(img)
@@ -214,7 +248,8 @@ def render_clip(colour: str, shape: str, motion: str, seed: int = 0, frames: int
         palette={"fill": fill, "outline": OUTLINE, "background": BACKGROUND},
         colour=colour, shape=shape, motion=motion, seed=int(seed),
         params={"radius": round(r, 3), "outline_width": round(ow, 3), "travel": round(travel, 3),
-                "start": [round(v, 3) for v in start], "end": [round(v, 3) for v in end]},
+                "start": [round(v, 3) for v in start], "end": [round(v, 3) for v in end],
+                **({"bands": [[round(o, 3), round(w, 3)] for o, w in bands]} if bands else {})},
     )
 
 
