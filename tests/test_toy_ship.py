@@ -13,19 +13,25 @@ from vectorwan.generate import sha256_file
 from vectorwan.toy.ship import SAMPLING, ship_toy
 
 
+def _fake_dit_run(run, from_transformer, bias: float, steps: int, final_loss: float):
+    """A full-mode DiT run folder whose transformer is ``from_transformer`` with proj_out.bias + ``bias``."""
+    from diffusers import WanTransformer3DModel
+
+    t = WanTransformer3DModel.from_pretrained(from_transformer)
+    with torch.no_grad():
+        t.proj_out.bias.add_(bias)
+    t.save_pretrained(run / "transformer")
+    (run / "train_summary.json").write_text(json.dumps({"mode": "full", "steps": steps, "final_loss": final_loss}))
+    return t
+
+
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory):
     """A toy-shaped base (random VAE), a fake DiT run whose transformer differs from the base, shipped."""
-    from diffusers import WanTransformer3DModel
-
     root = tmp_path_factory.mktemp("ship")
     base = init_toy_base(root / "base", stats_clips=2)
     dit = root / "dit"
-    t = WanTransformer3DModel.from_pretrained(base / "transformer")
-    with torch.no_grad():
-        t.proj_out.bias.add_(0.5)
-    t.save_pretrained(dit / "transformer")
-    (dit / "train_summary.json").write_text(json.dumps({"mode": "full", "steps": 7, "final_loss": 0.25}))
+    t = _fake_dit_run(dit, base / "transformer", 0.5, steps=7, final_loss=0.25)
     (dit / "config.toml").write_text('output_dir = "dit"\n')
     vae = root / "vae"
     (vae / "checkpoint").mkdir(parents=True)
@@ -164,11 +170,7 @@ def test_ship_records_every_stage_and_ships_the_last(shipped, tmp_path):
     out, trained = shipped
     base, dit1 = out.parent / "base", out.parent / "dit"
     dit2 = tmp_path / "dit2"
-    t2 = WanTransformer3DModel.from_pretrained(dit1 / "transformer")
-    with torch.no_grad():
-        t2.proj_out.bias.add_(0.25)
-    t2.save_pretrained(dit2 / "transformer")
-    (dit2 / "train_summary.json").write_text(json.dumps({"mode": "full", "steps": 3, "final_loss": 0.2}))
+    t2 = _fake_dit_run(dit2, dit1 / "transformer", 0.25, steps=3, final_loss=0.2)
     dec1 = _decoder_run(tmp_path / "dec1", base / "vae", "decoder")
     dec2 = _decoder_run(tmp_path / "dec2", dec1 / "checkpoint" / "vae", "decoder")
     toy = ship_toy(tmp_path / "toy", base, [out.parent / "vae", out.parent / "vae"], [dit1, dit2], decoder_run=[dec1, dec2])
