@@ -251,21 +251,17 @@ def hue_check(vae, frames: int = 9, size: int = 64) -> dict:
     Returns ``{"accuracy": fraction named right, "decoded": {colour: [names per shape]}}``. PSNR is
     dominated by the white background and does not show hues collapsing; this does.
     """
-    import torch
-
+    from vectorwan.generate import to_uint8
     from vectorwan.toy import checks, world
 
-    was_training = vae.training
-    vae.eval()
     decoded: dict[str, list[str]] = {}
-    with torch.no_grad():
+    with _evaluating(vae):
         for ci, colour in enumerate(world.COLOURS):
             for si, shape in enumerate(world.SHAPES):
                 x = render_batch([(colour, shape, world.MOTIONS[-1], HELD_OUT_SEED0 + 100 + 3 * ci + si)], frames, size)
-                rec = vae.decode(vae.encode(x).latent_dist.mode()).sample[0]
-                u8 = ((rec.permute(1, 2, 3, 0) + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
-                decoded.setdefault(colour, []).append(checks.dominant_colour(u8))
-    vae.train(was_training)
+                rec = mode_round_trip(vae, x)[0]
+                decoded.setdefault(colour, []).append(checks.dominant_colour(
+                    to_uint8((rec.permute(1, 2, 3, 0).numpy() + 1.0) / 2.0)))
     hits = sum(n == c for c, names in decoded.items() for n in names)
     return {"accuracy": hits / sum(len(v) for v in decoded.values()), "decoded": decoded}
 
@@ -278,15 +274,31 @@ def psnr(a, b) -> float:
     return float("inf") if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
 
-def evaluate(vae, x_eval) -> float:
-    """Held-out PSNR through the normal (clamped) ``decode()``, posterior mode, one clip at a time."""
+@contextlib.contextmanager
+def _evaluating(vae):
+    """``vae`` in eval mode without gradients, its training mode restored afterwards."""
     import torch
 
     was_training = vae.training
     vae.eval()
-    with torch.no_grad():
-        rec = torch.cat([vae.decode(vae.encode(x[None]).latent_dist.mode()).sample for x in x_eval])
-    vae.train(was_training)
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        vae.train(was_training)
+
+
+def mode_round_trip(vae, x):
+    """Encode → posterior mode → the normal (clamped) ``decode()``: what the cache and a pipeline see."""
+    return vae.decode(vae.encode(x).latent_dist.mode()).sample
+
+
+def evaluate(vae, x_eval) -> float:
+    """Held-out PSNR through the normal (clamped) ``decode()``, posterior mode, one clip at a time."""
+    import torch
+
+    with _evaluating(vae):
+        rec = torch.cat([mode_round_trip(vae, x[None]) for x in x_eval])
     return psnr(rec, x_eval)
 
 

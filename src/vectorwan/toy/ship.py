@@ -69,8 +69,10 @@ def _dit_record(dit_run: Path) -> dict:
                    "final_loss": sum(final) / len(final) if final else None, "stopped_early": True}
     if summary.get("mode") != "full":
         raise UserError(f"{dit_run}: a {summary.get('mode')} run; the toy base needs a full fine-tuning run (train.mode = \"full\")")
-    cfg = (dit_run / "config.toml").read_text() if (dit_run / "config.toml").is_file() else ""
-    rec = {"command": "vectorwan train configs/toy_pretrain.toml", "steps": summary.get("steps"),
+    cfg_path = dit_run / "config.toml"  # the run's effective config (the recipe + every --set)
+    cfg = cfg_path.read_text() if cfg_path.is_file() else ""
+    command = f"vectorwan train {cfg_path}" if cfg else "vectorwan train configs/toy_pretrain.toml"
+    rec = {"command": command, "steps": summary.get("steps"),
            "final_loss": summary.get("final_loss"), "config_toml": cfg}
     if summary.get("stopped_early"):
         rec.update(stopped_early=True, planned_steps=summary.get("planned_steps"), final_loss_note="mean of the last 100 steps")
@@ -129,23 +131,16 @@ def ship_toy(out_dir: str | Path, base: str | Path, vae_run, dit_run,
     transformer = dit_runs[-1] / "transformer"
     if not (transformer / "config.json").is_file():
         raise UserError(f"{transformer}: missing; the DiT run has not finished (resume it with --resume)")
-    dits = [_dit_record(r) for r in dit_runs]
-    vaes = [_vae_record(r) for r in vae_runs]
-    manifest = {"made_by": "vectorwan toy ship", "vae": vaes[-1], "dit": dits[-1], "base": str(base),
-                "sampling": SAMPLING}
-    if len(vaes) > 1:
-        manifest["vae_stages"] = vaes
-    if len(dits) > 1:
-        manifest["dit_stages"] = dits
-    if worlds:
-        manifest["world"] = _world_record(worlds[-1])
-        if len(worlds) > 1:
-            manifest["world_stages"] = [_world_record(w) for w in worlds]
+    manifest = {"made_by": "vectorwan toy ship", "base": str(base), "sampling": SAMPLING}
+    # the DiT runs are read first: a LoRA run given as --dit-run is the likelier mistake
+    for key, records in (("dit", [_dit_record(r) for r in dit_runs]), ("vae", [_vae_record(r) for r in vae_runs]),
+                         ("world", [_world_record(w) for w in worlds]),
+                         ("decoder", [_vae_record(r) for r in decoder_runs])):
+        if records:  # the shipped (last) stage, and every stage when there were several
+            manifest[key] = records[-1]
+            if len(records) > 1:
+                manifest[f"{key}_stages"] = records
     decoder_run = decoder_runs[-1] if decoder_runs else None
-    if decoder_runs:
-        manifest["decoder"] = _vae_record(decoder_run)
-        if len(decoder_runs) > 1:
-            manifest["decoder_stages"] = [_vae_record(r) for r in decoder_runs]
     if accuracy:
         manifest["accuracy"] = _json(Path(accuracy), "give the accuracy.json of `vectorwan toy accuracy`")
     with atomic_path(out_dir, suffix="") as tmp:

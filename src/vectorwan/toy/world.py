@@ -139,12 +139,12 @@ def _draw(shape: str, cx: float, cy: float, r: float, fill, outline, ow: float, 
     # coordinates (pixel centres at i + 0.5) onto the supersampled grid
     sx, sy, sr = cx * s - 0.5, cy * s - 0.5, r * s
     poly = _polygon(shape, sx, sy, sr)
+    inner = None if poly is None else _inset(poly, w)
     for canvas, f, o in ((ImageDraw.Draw(img), tuple(fill), tuple(outline)), (ImageDraw.Draw(cov), 255, 255)):
         if poly is None:
             canvas.ellipse([sx - sr, sy - sr, sx + sr, sy + sr], fill=f, outline=o, width=w)
         else:
             canvas.polygon(poly, fill=o)
-            inner = _inset(poly, w)
             canvas.polygon(inner, fill=f)
     if bands:
         inner_mask = Image.new("L", (big, big), 0)
@@ -152,7 +152,7 @@ def _draw(shape: str, cx: float, cy: float, r: float, fill, outline, ow: float, 
         if poly is None:
             d.ellipse([sx - sr + w, sy - sr + w, sx + sr - w, sy + sr - w], fill=255)
         else:
-            d.polygon(_inset(poly, w), fill=255)
+            d.polygon(inner, fill=255)
         band_mask = Image.new("L", (big, big), 0)
         d = ImageDraw.Draw(band_mask)
         for off, bw in bands:
