@@ -44,7 +44,7 @@ def test_loss_uses_unclamped_reconstruction():
     x = pv.render_batch(pv.held_out_spec(1), 9, 32)
     z = vae.encode(x).latent_dist.mode()
     clamped = vae.decode(z).sample
-    rec, _ = pv.reconstruct(vae, x, sample=False)
+    rec, _, _ = pv.reconstruct(vae, x, sample=False)
     assert clamped.max() <= 1.0
     assert rec.max() > 1.5
     assert torch.equal(rec.detach().clamp(-1, 1), clamped)
@@ -63,7 +63,7 @@ def test_foreground_weighted_loss_matches_its_formula():
     gen = torch.Generator().manual_seed(0)
     x = pv.render_batch(pv.held_out_spec(1), 9, 32)
     loss, _ = pv.loss_fn(vae, x, 0.0, gen, fg_weight=10.0, mse_weight=1.0)
-    rec, _ = pv.reconstruct(vae, x, torch.Generator().manual_seed(0))
+    rec, _, _ = pv.reconstruct(vae, x, torch.Generator().manual_seed(0))
     d, w = rec - x, pv.pixel_weights(x, 10.0)
     expected = (w * (d.abs() + d.pow(2))).sum() / (w.sum() * 3)
     assert torch.allclose(loss, expected, rtol=1e-5)
@@ -110,7 +110,7 @@ def test_held_out_never_drawn():
         assert [r for _, *r in b] == [r for _, *r in plain]
 
 
-@pytest.mark.parametrize("argv", [["--frames", "5"], ["--frames", "12"], ["--size", "40"]])
+@pytest.mark.parametrize("argv", [["--frames", "5"], ["--frames", "12"], ["--size", "40"], ["--probe-weight", "-1"]])
 def test_cli_bad_input(tmp_path, capsys, argv):
     rc = main(["toy", "pretrain-vae", str(tmp_path / "out"), *argv])
     err = capsys.readouterr().err.strip()
@@ -142,7 +142,7 @@ def test_chroma_term_and_mode_posterior():
     b, _ = pv.loss_fn(vae, x, 0.0, torch.Generator().manual_seed(1), 10.0, 1.0, sample=False)
     assert torch.equal(a, b)
     c, parts = pv.loss_fn(vae, x, 0.0, None, 10.0, 1.0, chroma_weight=2.0, sample=False)
-    rec, _ = pv.reconstruct(vae, x, sample=False)
+    rec, _, _ = pv.reconstruct(vae, x, sample=False)
     d, w = rec - x, pv.pixel_weights(x, 10.0)
     dc = (pv.chroma(rec) - pv.chroma(x)).abs()
     expected = (w * (d.abs() + d.pow(2) + 2.0 * dc)).sum() / (w.sum() * 3)
@@ -170,6 +170,49 @@ def test_hue_check_names_each_decoded_colour(monkeypatch):
 def test_old_checkpoints_without_new_fields_still_resume():
     cfg = tiny("unused")
     assert "chroma_weight" not in cfg.model_fields() and "posterior" not in cfg.model_fields()
+    assert "probe_weight" not in cfg.model_fields()
     assert tiny("unused", chroma_weight=1.0, posterior="mode").model_fields()["posterior"] == "mode"
+    assert tiny("unused", probe_weight=10.0).model_fields()["probe_weight"] == 10.0
     with pytest.raises(UserError, match="posterior"):
         tiny("unused", posterior="mean").validate()
+
+
+def test_latent_pool_follows_wans_causal_layout():
+    x = torch.arange(9, dtype=torch.float32).view(1, 1, 9, 1, 1).expand(1, 1, 9, 16, 16)
+    p = pv.latent_pool(x, spatial=8, temporal=4)
+    assert p.shape == (1, 1, 3, 2, 2)
+    assert torch.allclose(p[0, 0, :, 0, 0], torch.tensor([0.0, 2.5, 6.5]))  # frame 0, frames 1-4, frames 5-8
+
+
+def test_colour_probe_loss_sees_colours_carried_only_by_length():
+    # 2 latent frames of 2×2 positions; each position shows one flat, saturated colour
+    gen = torch.Generator().manual_seed(0)
+    colours = torch.tensor([[0.7, -0.7, -0.7], [0.9, 0.1, -0.8], [0.95, 0.7, -0.7], [-0.6, 0.3, -0.4],
+                            [-0.7, -0.2, 0.8], [0.1, -0.5, 0.5], [-0.9, 0.6, 0.6], [0.6, -0.8, 0.7]])
+    x = colours.T.reshape(1, 3, 2, 2, 2).repeat_interleave(4, 2)[:, :, 3:]  # 5 frames: 1 + 4
+    x = x.repeat_interleave(8, 3).repeat_interleave(8, 4)
+    assert torch.allclose(pv.latent_pool(x), colours.T.reshape(1, 3, 2, 2, 2))
+    basis = torch.randn(3, 16, generator=gen)
+    by_direction = (colours @ basis).T.reshape(1, 16, 2, 2, 2)  # linear in the colour: a direction each
+    u = torch.randn(16, generator=gen)
+    by_length = ((colours[:, :1] + 2.0) * u).T.reshape(1, 16, 2, 2, 2)  # one direction, colour in the length
+    good = pv.colour_probe_loss(by_direction, x, ridge=1e-6)
+    bad = pv.colour_probe_loss(by_length, x, ridge=1e-6)
+    assert good < 0.05 * bad and bad > 0.5 * pv.latent_pool(x).var(dim=(0, 2, 3, 4)).mean()
+    # differentiable
+    mu = by_length.clone().requires_grad_(True)
+    pv.colour_probe_loss(mu, x).backward()
+    assert mu.grad.abs().sum() > 0
+    # only shape bodies count: white, grey and black latents are left out (zero when none qualify)
+    grey = torch.linspace(-1, 1, 8).view(8, 1).expand(8, 3)
+    xg = grey.T.reshape(1, 3, 2, 2, 2).repeat_interleave(4, 2)[:, :, 3:].repeat_interleave(8, 3).repeat_interleave(8, 4)
+    assert float(pv.colour_probe_loss(by_length, xg)) == 0.0
+
+
+def test_probe_term_enters_the_loss_with_its_weight():
+    vae = pv.build_vae(tiny("unused", size=64))
+    xb = pv.render_batch(pv.held_out_spec(2), 9, 64)
+    a, _ = pv.loss_fn(vae, xb, 0.0, None, 10.0, 1.0, sample=False)
+    b, parts = pv.loss_fn(vae, xb, 0.0, None, 10.0, 1.0, sample=False, probe_weight=3.0)
+    assert parts["probe"] > 0
+    assert torch.allclose(b, a + 3.0 * parts["probe"], rtol=1e-5)

@@ -53,6 +53,8 @@ def add_arguments(p) -> None:
                    help="train only the decoder (encoder frozen: latents a DiT was trained on stay valid)")
     v.add_argument("--chroma-weight", type=float, default=0.0, metavar="W",
                    help="add W × L1 of the chroma error (tells neighbouring hues apart; default 0)")
+    v.add_argument("--probe-weight", type=float, default=0.0, metavar="W",
+                   help="add W × the colour probe loss (colours must be readable from latent directions; default 0)")
     v.add_argument("--posterior", choices=("sample", "mode"), default="sample",
                    help="decode a posterior sample (a VAE, default) or its mode (what the DiT's cache uses)")
     v.add_argument("--balanced", action="store_true",
@@ -130,7 +132,7 @@ def run_pretrain_vae(args) -> int:
                          frames=args.frames, size=args.size, seed=args.seed, save_every=args.save_every,
                          eval_every=args.eval_every, init=args.init, decoder_only=args.decoder_only,
                          chroma_weight=args.chroma_weight, posterior=args.posterior, balanced=args.balanced,
-                         striped=args.striped)
+                         striped=args.striped, probe_weight=args.probe_weight)
     cfg.validate()  # before importing torch: bad input fails fast
     r = pretrain_vae(cfg, resume=args.resume, progress=True)
     ps = "-" if r["psnr"] is None else f"{r['psnr']:.2f} dB"

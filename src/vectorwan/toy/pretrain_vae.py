@@ -59,6 +59,7 @@ class VaeTrainConfig:
     fg_weight: float = 10.0  # shape pixels (not white) weigh this much more than background ones
     mse_weight: float = 1.0  # + this × squared error (L1 alone sits on an all-white output for hundreds of steps)
     chroma_weight: float = 0.0  # + this × L1 of the chroma (pixel minus its grey) error, foreground-weighted
+    probe_weight: float = 0.0  # + this × colour_probe_loss: colours must be readable from latent directions
     posterior: str = "sample"  # "sample" (a VAE) or "mode" (decode the mean: what the DiT's cache uses)
     balanced: bool = False  # every colour in every batch (batch_spec)
     striped: float = 0.0  # this share of training clips get dark bands across the body (texture; see is_striped)
@@ -85,13 +86,16 @@ class VaeTrainConfig:
             raise UserError(f"--striped must be in [0, 1], got {self.striped}")
         if self.chroma_weight < 0:
             raise UserError(f"--chroma-weight must be >= 0, got {self.chroma_weight}")
+        if self.probe_weight < 0:
+            raise UserError(f"--probe-weight must be >= 0, got {self.probe_weight}")
 
     def model_fields(self) -> dict:
         """Everything that must match between a checkpoint and a resumed run (all but steps/out_dir/...)."""
         d = dataclasses.asdict(self)
         for k in ("out_dir", "steps", "save_every", "eval_every"):
             d.pop(k)
-        for k, default in (("chroma_weight", 0.0), ("posterior", "sample"), ("balanced", False), ("striped", 0.0)):  # older checkpoints lack them
+        for k, default in (("chroma_weight", 0.0), ("posterior", "sample"), ("balanced", False), ("striped", 0.0),
+                           ("probe_weight", 0.0)):  # older checkpoints lack them
             if d[k] == default:
                 d.pop(k)
         return d
@@ -198,14 +202,14 @@ def decode_unclamped(vae, z):
 
 
 def reconstruct(vae, x, generator=None, sample: bool = True, encoder_grad: bool = True):
-    """Encode → (sample | mode) → unclamped decode. Returns (reconstruction, kl per element)."""
+    """Encode → (sample | mode) → unclamped decode. Returns (reconstruction, kl per element, posterior mean)."""
     import torch
 
     with torch.set_grad_enabled(encoder_grad and torch.is_grad_enabled()):
         post = vae.encode(x).latent_dist
     z = post.sample(generator=generator) if sample else post.mode()
     kl = 0.5 * torch.mean(post.mean.pow(2) + post.var - 1.0 - post.logvar)
-    return decode_unclamped(vae, z), kl
+    return decode_unclamped(vae, z), kl, post.mean
 
 
 def pixel_weights(x, fg_weight: float):
@@ -219,8 +223,49 @@ def chroma(x):
     return x - x.mean(dim=1, keepdim=True)
 
 
+def latent_pool(x, spatial: int = 8, temporal: int = 4):
+    """Video ``x`` (B, C, T, H, W) averaged over what each latent covers: frame 0 alone, then
+    groups of ``temporal`` frames (Wan's causal layout), ``spatial``² pixel blocks."""
+    import torch
+    import torch.nn.functional as F
+
+    b, c, t, h, w = x.shape
+    rest = x[:, :, 1:].reshape(b, c, (t - 1) // temporal, temporal, h, w).mean(3)
+    return F.avg_pool3d(torch.cat([x[:, :, :1], rest], 2), (1, spatial, spatial))
+
+
+def colour_probe_loss(mu, x, ridge: float = 1e-2, min_fill: float = 0.5):
+    """How badly the best linear map from latent *directions* to colour does, inside the shapes.
+
+    Wan's VAE RMS-normalises channel vectors at every block, so a colour carried only by a
+    latent's length never reaches the decoder's output; we measured the shipped VAE 1 encoding red,
+    orange and yellow as nearly parallel latents (cosine > 0.99). This loss takes the latents whose
+    pixels (``latent_pool``) are at least ``min_fill`` saturated colour (shape bodies, not outline,
+    stripes or background), fits a ridge regression (``ridge`` × N on the diagonal; nothing to train
+    or save) from ``mu / |mu|`` (+ bias) to their mean pixel colour and returns the mean squared
+    residual, differentiable through the solve: the encoder is pushed to give each colour its own
+    direction. Zero when fewer than two latents qualify.
+    """
+    import torch
+
+    f = x.shape[-1] // mu.shape[-1]
+    saturated = (chroma(x).abs().amax(dim=1, keepdim=True) > 0.25).to(x.dtype)
+    keep = latent_pool(saturated, f).flatten() >= min_fill
+    if int(keep.sum()) < 2:
+        return mu.sum() * 0.0
+    y = latent_pool(x, f)
+    z = mu / mu.norm(dim=1, keepdim=True).clamp_min(1e-6)
+    feats = z.movedim(1, -1).reshape(-1, z.shape[1])[keep]
+    feats = torch.cat([feats, torch.ones_like(feats[:, :1])], 1)
+    target = y.movedim(1, -1).reshape(-1, y.shape[1])[keep].to(feats.dtype)
+    gram = feats.T @ feats + ridge * len(feats) * torch.eye(feats.shape[1], dtype=feats.dtype)
+    weights = torch.linalg.solve(gram, feats.T @ target)
+    return (feats @ weights - target).pow(2).mean()
+
+
 def loss_fn(vae, x, kl_weight: float, generator=None, fg_weight: float = 1.0, mse_weight: float = 0.0,
-            encoder_grad: bool = True, chroma_weight: float = 0.0, sample: bool | None = None):
+            encoder_grad: bool = True, chroma_weight: float = 0.0, sample: bool | None = None,
+            probe_weight: float = 0.0):
     """Foreground-weighted (L1 + mse_weight · L2 + chroma_weight · chroma L1) on the unclamped
     reconstruction + kl_weight · KL.
 
@@ -229,10 +274,10 @@ def loss_fn(vae, x, kl_weight: float, generator=None, fg_weight: float = 1.0, ms
     Sampled latents' noise hides small colour differences, so a VAE trained on samples learns to
     average neighbouring hues (measured: red, orange, yellow all decode orange); ``sample=False``
     decodes the posterior mode, which is what the DiT's latent cache uses. Decoder-only training
-    (``encoder_grad=False``) always decodes the mode.
+    (``encoder_grad=False``) always decodes the mode. ``probe_weight`` adds ``colour_probe_loss``.
     """
     sample = encoder_grad if sample is None else (sample and encoder_grad)
-    rec, kl = reconstruct(vae, x, generator, sample=sample, encoder_grad=encoder_grad)
+    rec, kl, mu = reconstruct(vae, x, generator, sample=sample, encoder_grad=encoder_grad)
     d = rec - x
     w = pixel_weights(x, fg_weight)
     err = d.abs() + mse_weight * d.pow(2)
@@ -242,7 +287,12 @@ def loss_fn(vae, x, kl_weight: float, generator=None, fg_weight: float = 1.0, ms
         err = err + chroma_weight * dc
         parts["chroma_l1"] = float(dc.mean().detach())
     rec_loss = (w * err).sum() / (w.sum() * x.shape[1])
-    return rec_loss + kl_weight * kl, parts
+    loss = rec_loss + kl_weight * kl
+    if probe_weight:
+        probe = colour_probe_loss(mu, x)
+        loss = loss + probe_weight * probe
+        parts["probe"] = float(probe.detach())
+    return loss, parts
 
 
 def hue_check(vae, frames: int = 9, size: int = 64) -> dict:
@@ -387,7 +437,7 @@ def pretrain_vae(cfg: VaeTrainConfig, resume: bool = False, progress: bool = Tru
             x = render_batch(batch_spec(cfg.seed, step, cfg.batch_size, cfg.balanced), cfg.frames, cfg.size, cfg.striped)
             gen = torch.Generator().manual_seed(int(cfg.seed) * 1_000_003 + step)
             loss, parts = loss_fn(vae, x, cfg.kl_weight, gen, cfg.fg_weight, cfg.mse_weight, not cfg.decoder_only,
-                                  cfg.chroma_weight, cfg.posterior == "sample")
+                                  cfg.chroma_weight, cfg.posterior == "sample", cfg.probe_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
