@@ -110,7 +110,8 @@ def test_held_out_never_drawn():
         assert [r for _, *r in b] == [r for _, *r in plain]
 
 
-@pytest.mark.parametrize("argv", [["--frames", "5"], ["--frames", "12"], ["--size", "40"], ["--probe-weight", "-1"]])
+@pytest.mark.parametrize("argv", [["--frames", "5"], ["--frames", "12"], ["--size", "40"], ["--probe-weight", "-1"],
+                                  ["--decoder-only", "--probe-weight", "1"]])
 def test_cli_bad_input(tmp_path, capsys, argv):
     rc = main(["toy", "pretrain-vae", str(tmp_path / "out"), *argv])
     err = capsys.readouterr().err.strip()

@@ -88,6 +88,8 @@ class VaeTrainConfig:
             raise UserError(f"--chroma-weight must be >= 0, got {self.chroma_weight}")
         if self.probe_weight < 0:
             raise UserError(f"--probe-weight must be >= 0, got {self.probe_weight}")
+        if self.probe_weight and self.decoder_only:
+            raise UserError("--probe-weight trains the encoder's latents; drop it or --decoder-only")
 
     def model_fields(self) -> dict:
         """Everything that must match between a checkpoint and a resumed run (all but steps/out_dir/...)."""
@@ -238,7 +240,7 @@ def colour_probe_loss(mu, x, ridge: float = 1e-2, min_fill: float = 0.5):
     """How badly the best linear map from latent *directions* to colour does, inside the shapes.
 
     Wan's VAE RMS-normalises channel vectors at every block, so a colour carried only by a
-    latent's length never reaches the decoder's output; we measured the shipped VAE 1 encoding red,
+    latent's length never reaches the decoder's output; we measured VAE 2 (docs/toy.md) encoding red,
     orange and yellow as nearly parallel latents (cosine > 0.99). This loss takes the latents whose
     pixels (``latent_pool``) are at least ``min_fill`` saturated colour (shape bodies, not outline,
     stripes or background), fits a ridge regression (``ridge`` × N on the diagonal; nothing to train
