@@ -124,7 +124,10 @@ def test_decoder_only_from_init_keeps_the_encoder(tmp_path):
     """Fine-tuning just the decoder keeps every latent a DiT was trained on (encoder frozen)."""
     pv.pretrain_vae(tiny(tmp_path / "a", steps=2), progress=False)
     init = tmp_path / "a" / pv.CHECKPOINT / "vae"
-    pv.pretrain_vae(tiny(tmp_path / "b", steps=2, init=str(init), decoder_only=True), progress=False)
+    # with the probe on the decoder's first features too (the one probe that trains no encoder weight)
+    pv.pretrain_vae(tiny(tmp_path / "b", steps=2, init=str(init), decoder_only=True, probe_weight=1.0,
+                         probe_target="palette", probe_at="decoder"), progress=False)
+    assert all("probe" in r for r in read_log(tmp_path / "b") if "loss" in r)
     before = AutoencoderKLWan.from_pretrained(init).state_dict()
     after = AutoencoderKLWan.from_pretrained(tmp_path / "b" / pv.CHECKPOINT / "vae").state_dict()
     for k, v in after.items():
@@ -174,6 +177,10 @@ def test_old_checkpoints_without_new_fields_still_resume():
     assert "probe_weight" not in cfg.model_fields()
     assert tiny("unused", chroma_weight=1.0, posterior="mode").model_fields()["posterior"] == "mode"
     assert tiny("unused", probe_weight=10.0).model_fields()["probe_weight"] == 10.0
+    assert "probe_target" not in cfg.model_fields()
+    assert tiny("unused", probe_target="palette").model_fields()["probe_target"] == "palette"
+    with pytest.raises(UserError, match="probe-target"):
+        tiny("unused", probe_target="rgb").validate()
     with pytest.raises(UserError, match="posterior"):
         tiny("unused", posterior="mean").validate()
 
@@ -210,6 +217,31 @@ def test_colour_probe_loss_sees_colours_carried_only_by_length():
     assert float(pv.colour_probe_loss(by_length, xg)) == 0.0
 
 
+def _flat_positions(colours):
+    """(1, 3, 5, 16, 16) frames whose 2 latent frames × 2×2 positions each show one flat colour."""
+    return colours.T.reshape(1, 3, 2, 2, 2).repeat_interleave(4, 2)[:, :, 3:].repeat_interleave(8, 3).repeat_interleave(8, 4)
+
+
+def test_palette_target_weighs_every_pair_of_colours_the_same():
+    pal = torch.tensor(pv.world_palette())  # red, orange, yellow, green, blue, purple
+    idx = torch.tensor([0, 1, 2, 3, 4, 5, 0, 3])  # 8 positions: red and green twice, the others once
+    x = _flat_positions(pal[idx])
+    basis = torch.linalg.qr(torch.randn(16, 6, generator=torch.Generator().manual_seed(0)))[0].T  # 6 orthonormal directions
+
+    def latents(merge):  # one direction per colour, the two colours in `merge` sharing one
+        d = basis.clone()
+        d[merge[1]] = d[merge[0]]
+        return d[idx].T.reshape(1, 16, 2, 2, 2)
+
+    apart = basis[idx].T.reshape(1, 16, 2, 2, 2)
+    assert float(pv.colour_probe_loss(apart, x, ridge=1e-6, palette=pal)) < 1e-6  # each colour readable
+    pairs = ((4, 5), (2, 4))  # blue/purple, yellow/blue: each colour at one position
+    rgb = {m: float(pv.colour_probe_loss(latents(m), x, ridge=1e-6)) for m in pairs}
+    onehot = {m: float(pv.colour_probe_loss(latents(m), x, ridge=1e-6, palette=pal)) for m in pairs}
+    assert rgb[(4, 5)] < 0.5 * rgb[(2, 4)]  # RGB: merging blue/purple costs far less than yellow/blue
+    assert onehot[(4, 5)] > 0.01 and abs(onehot[(4, 5)] - onehot[(2, 4)]) < 1e-5  # one-hot: the same
+
+
 def test_probe_term_enters_the_loss_with_its_weight():
     vae = pv.build_vae(tiny("unused", size=64))
     xb = pv.render_batch(pv.held_out_spec(2), 9, 64)
@@ -217,3 +249,18 @@ def test_probe_term_enters_the_loss_with_its_weight():
     b, parts = pv.loss_fn(vae, xb, 0.0, None, 10.0, 1.0, sample=False, probe_weight=3.0)
     assert parts["probe"] > 0
     assert torch.allclose(b, a + 3.0 * parts["probe"], rtol=1e-5)
+
+
+def test_probe_at_the_decoder_reads_conv_in_on_the_latent_grid():
+    vae = pv.build_vae(tiny("unused", size=64))
+    xb = pv.render_batch(pv.batch_spec(0, 1, 6, balanced=True), 9, 64)  # every colour once
+    rec, _, mu = pv.reconstruct(vae, xb, sample=False)
+    rec2, _, feats = pv.reconstruct(vae, xb, sample=False, probe_at="decoder")
+    assert torch.equal(rec, rec2)  # the hook only watches
+    assert feats.shape[0] == mu.shape[0] and feats.shape[2:] == mu.shape[2:]
+    assert feats.shape[1] == vae.decoder.conv_in.weight.shape[0]
+    loss, parts = pv.loss_fn(vae, xb, 0.0, None, 10.0, 1.0, encoder_grad=False, probe_weight=1.0,
+                             probe_palette=pv.world_palette(), probe_at="decoder")
+    loss.backward()
+    assert parts["probe"] > 0 and vae.decoder.conv_in.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in vae.encoder.parameters())

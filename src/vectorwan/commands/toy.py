@@ -55,6 +55,12 @@ def add_arguments(p) -> None:
                    help="add W × L1 of the chroma error (tells neighbouring hues apart; default 0)")
     v.add_argument("--probe-weight", type=float, default=0.0, metavar="W",
                    help="add W × the colour probe loss (colours must be readable from latent directions; default 0)")
+    v.add_argument("--probe-target", choices=("colour", "palette"), default="colour",
+                   help="what the probe reads from a body latent: its mean RGB (default) or which world colour it is "
+                        "(one-hot: every pair of colours weighs the same, so blue/purple count as much as red/green)")
+    v.add_argument("--probe-at", choices=("latent", "decoder"), default="latent",
+                   help="where the probe reads: the latents' directions (default) or the directions of the decoder's "
+                        "first features (conv_in's output, which the decoder normalises next)")
     v.add_argument("--posterior", choices=("sample", "mode"), default="sample",
                    help="decode a posterior sample (a VAE, default) or its mode (what the DiT's cache uses)")
     v.add_argument("--balanced", action="store_true",
@@ -132,7 +138,8 @@ def run_pretrain_vae(args) -> int:
                          frames=args.frames, size=args.size, seed=args.seed, save_every=args.save_every,
                          eval_every=args.eval_every, init=args.init, decoder_only=args.decoder_only,
                          chroma_weight=args.chroma_weight, posterior=args.posterior, balanced=args.balanced,
-                         striped=args.striped, probe_weight=args.probe_weight)
+                         striped=args.striped, probe_weight=args.probe_weight,
+                         probe_target=args.probe_target, probe_at=args.probe_at)
     cfg.validate()  # before importing torch: bad input fails fast
     r = pretrain_vae(cfg, resume=args.resume, progress=True)
     ps = "-" if r["psnr"] is None else f"{r['psnr']:.2f} dB"

@@ -40,6 +40,8 @@ from vectorwan.errors import UserError
 HELD_OUT_SEED0 = 2**31  # training draws clip seeds in [0, 2**31); held-out clips start here
 N_HELD_OUT = 8
 CHECKPOINT = "checkpoint"
+PROBE_TARGETS = ("colour", "palette")
+PROBE_AT = ("latent", "decoder")
 LOG = "vae_log.jsonl"
 
 
@@ -60,6 +62,8 @@ class VaeTrainConfig:
     mse_weight: float = 1.0  # + this × squared error (L1 alone sits on an all-white output for hundreds of steps)
     chroma_weight: float = 0.0  # + this × L1 of the chroma (pixel minus its grey) error, foreground-weighted
     probe_weight: float = 0.0  # + this × colour_probe_loss: colours must be readable from latent directions
+    probe_target: str = "colour"  # what the probe reads: "colour" (mean RGB) or "palette" (which world colour, one-hot)
+    probe_at: str = "latent"  # where: the latents' directions, or the decoder's first features ("decoder")
     posterior: str = "sample"  # "sample" (a VAE) or "mode" (decode the mean: what the DiT's cache uses)
     balanced: bool = False  # every colour in every batch (batch_spec)
     striped: float = 0.0  # this share of training clips get dark bands across the body (texture; see is_striped)
@@ -88,8 +92,12 @@ class VaeTrainConfig:
             raise UserError(f"--chroma-weight must be >= 0, got {self.chroma_weight}")
         if self.probe_weight < 0:
             raise UserError(f"--probe-weight must be >= 0, got {self.probe_weight}")
-        if self.probe_weight and self.decoder_only:
-            raise UserError("--probe-weight trains the encoder's latents; drop it or --decoder-only")
+        if self.probe_target not in PROBE_TARGETS:
+            raise UserError(f"--probe-target must be one of {', '.join(PROBE_TARGETS)}, got {self.probe_target!r}")
+        if self.probe_at not in PROBE_AT:
+            raise UserError(f"--probe-at must be one of {', '.join(PROBE_AT)}, got {self.probe_at!r}")
+        if self.probe_weight and self.decoder_only and self.probe_at == "latent":
+            raise UserError("--probe-weight on latents trains the encoder; with --decoder-only use --probe-at decoder")
 
     def model_fields(self) -> dict:
         """Everything that must match between a checkpoint and a resumed run (all but steps/out_dir/...)."""
@@ -97,7 +105,8 @@ class VaeTrainConfig:
         for k in ("out_dir", "steps", "save_every", "eval_every"):
             d.pop(k)
         for k, default in (("chroma_weight", 0.0), ("posterior", "sample"), ("balanced", False), ("striped", 0.0),
-                           ("probe_weight", 0.0)):  # older checkpoints lack them
+                           ("probe_weight", 0.0), ("probe_target", "colour"),
+                           ("probe_at", "latent")):  # older checkpoints lack them
             if d[k] == default:
                 d.pop(k)
         return d
@@ -164,6 +173,13 @@ def is_striped(clip_seed: int, share: float) -> bool:
     return (int(clip_seed) % 10_000) < share * 10_000
 
 
+def world_palette() -> list[list[float]]:
+    """The world's colours as RGB in [-1, 1] (the order of ``world.COLOURS``)."""
+    from vectorwan.toy import world
+
+    return [[v / 127.5 - 1.0 for v in rgb] for rgb in world.COLOURS.values()]
+
+
 def render_batch(spec, frames: int, size: int, striped: float = 0.0):
     from vectorwan.toy import world
 
@@ -203,15 +219,25 @@ def decode_unclamped(vae, z):
     return raw
 
 
-def reconstruct(vae, x, generator=None, sample: bool = True, encoder_grad: bool = True):
-    """Encode → (sample | mode) → unclamped decode. Returns (reconstruction, kl per element, posterior mean)."""
+def reconstruct(vae, x, generator=None, sample: bool = True, encoder_grad: bool = True, probe_at: str = "latent"):
+    """Encode → (sample | mode) → unclamped decode. Returns (reconstruction, kl per element, features)
+    where the features are the posterior mean (``probe_at="latent"``) or the output of the decoder's
+    ``conv_in`` at each latent position (``"decoder"``: the first vectors the decoder RMS-normalises)."""
     import torch
 
     with torch.set_grad_enabled(encoder_grad and torch.is_grad_enabled()):
         post = vae.encode(x).latent_dist
     z = post.sample(generator=generator) if sample else post.mode()
     kl = 0.5 * torch.mean(post.mean.pow(2) + post.var - 1.0 - post.logvar)
-    return decode_unclamped(vae, z), kl, post.mean
+    if probe_at == "latent":
+        return decode_unclamped(vae, z), kl, post.mean
+    seen: list = []
+    handle = vae.decoder.conv_in.register_forward_hook(lambda _m, _i, out: seen.append(out))
+    try:
+        rec = decode_unclamped(vae, z)
+    finally:
+        handle.remove()
+    return rec, kl, torch.cat(seen, dim=2)  # diffusers decodes one latent frame per call
 
 
 def pixel_weights(x, fg_weight: float):
@@ -236,7 +262,7 @@ def latent_pool(x, spatial: int = 8, temporal: int = 4):
     return F.avg_pool3d(torch.cat([x[:, :, :1], rest], 2), (1, spatial, spatial))
 
 
-def colour_probe_loss(mu, x, ridge: float = 1e-2, min_fill: float = 0.5):
+def colour_probe_loss(mu, x, ridge: float = 1e-2, min_fill: float = 0.5, palette=None):
     """How badly the best linear map from latent *directions* to colour does, inside the shapes.
 
     Wan's VAE RMS-normalises channel vectors at every block, so a colour carried only by a
@@ -244,9 +270,13 @@ def colour_probe_loss(mu, x, ridge: float = 1e-2, min_fill: float = 0.5):
     orange and yellow as nearly parallel latents (cosine > 0.99). This loss takes the latents whose
     pixels (``latent_pool``) are at least ``min_fill`` saturated colour (shape bodies, not outline,
     stripes or background), fits a ridge regression (``ridge`` × N on the diagonal; nothing to train
-    or save) from ``mu / |mu|`` (+ bias) to their mean pixel colour and returns the mean squared
-    residual, differentiable through the solve: the encoder is pushed to give each colour its own
-    direction. Zero when fewer than two latents qualify.
+    or save) from ``mu / |mu|`` (+ bias) to a target and returns the mean squared residual,
+    differentiable through the solve: the encoder is pushed to give each colour its own direction.
+
+    The target is the latents' mean pixel colour, or with ``palette`` (K × 3 RGB in [-1, 1]) the
+    one-hot of the palette colour nearest in chroma direction: every pair of palette colours then
+    weighs the same, where RGB lets close pairs (blue/purple) hide behind far ones. Zero when fewer
+    than two latents qualify.
     """
     import torch
 
@@ -260,6 +290,12 @@ def colour_probe_loss(mu, x, ridge: float = 1e-2, min_fill: float = 0.5):
     feats = z.movedim(1, -1).reshape(-1, z.shape[1])[keep]
     feats = torch.cat([feats, torch.ones_like(feats[:, :1])], 1)
     target = y.movedim(1, -1).reshape(-1, y.shape[1])[keep].to(feats.dtype)
+    if palette is not None:
+        pal = torch.as_tensor(palette, dtype=feats.dtype)
+        pal = pal - pal.mean(1, keepdim=True)
+        seen = target - target.mean(1, keepdim=True)
+        nearest = (seen @ (pal / pal.norm(dim=1, keepdim=True)).T).argmax(1)
+        target = torch.nn.functional.one_hot(nearest, len(pal)).to(feats.dtype)
     gram = feats.T @ feats + ridge * len(feats) * torch.eye(feats.shape[1], dtype=feats.dtype)
     weights = torch.linalg.solve(gram, feats.T @ target)
     return (feats @ weights - target).pow(2).mean()
@@ -267,7 +303,7 @@ def colour_probe_loss(mu, x, ridge: float = 1e-2, min_fill: float = 0.5):
 
 def loss_fn(vae, x, kl_weight: float, generator=None, fg_weight: float = 1.0, mse_weight: float = 0.0,
             encoder_grad: bool = True, chroma_weight: float = 0.0, sample: bool | None = None,
-            probe_weight: float = 0.0):
+            probe_weight: float = 0.0, probe_palette=None, probe_at: str = "latent"):
     """Foreground-weighted (L1 + mse_weight · L2 + chroma_weight · chroma L1) on the unclamped
     reconstruction + kl_weight · KL.
 
@@ -276,10 +312,12 @@ def loss_fn(vae, x, kl_weight: float, generator=None, fg_weight: float = 1.0, ms
     Sampled latents' noise hides small colour differences, so a VAE trained on samples learns to
     average neighbouring hues (measured: red, orange, yellow all decode orange); ``sample=False``
     decodes the posterior mode, which is what the DiT's latent cache uses. Decoder-only training
-    (``encoder_grad=False``) always decodes the mode. ``probe_weight`` adds ``colour_probe_loss``.
+    (``encoder_grad=False``) always decodes the mode. ``probe_weight`` adds ``colour_probe_loss``
+    (``probe_palette``: its one-hot palette target; ``probe_at``: on latents or the decoder's first features).
     """
     sample = encoder_grad if sample is None else (sample and encoder_grad)
-    rec, kl, mu = reconstruct(vae, x, generator, sample=sample, encoder_grad=encoder_grad)
+    rec, kl, mu = reconstruct(vae, x, generator, sample=sample, encoder_grad=encoder_grad,
+                              probe_at=probe_at if probe_weight else "latent")
     d = rec - x
     w = pixel_weights(x, fg_weight)
     err = d.abs() + mse_weight * d.pow(2)
@@ -291,7 +329,7 @@ def loss_fn(vae, x, kl_weight: float, generator=None, fg_weight: float = 1.0, ms
     rec_loss = (w * err).sum() / (w.sum() * x.shape[1])
     loss = rec_loss + kl_weight * kl
     if probe_weight:
-        probe = colour_probe_loss(mu, x)
+        probe = colour_probe_loss(mu, x, palette=probe_palette)
         loss = loss + probe_weight * probe
         parts["probe"] = float(probe.detach())
     return loss, parts
@@ -435,11 +473,13 @@ def pretrain_vae(cfg: VaeTrainConfig, resume: bool = False, progress: bool = Tru
     t0 = time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="vae", unit="step", dynamic_ncols=True)
     with log_path.open("a", encoding="utf-8") as log:
+        palette = world_palette() if cfg.probe_target == "palette" else None
         for step in range(start + 1, cfg.steps + 1):
             x = render_batch(batch_spec(cfg.seed, step, cfg.batch_size, cfg.balanced), cfg.frames, cfg.size, cfg.striped)
             gen = torch.Generator().manual_seed(int(cfg.seed) * 1_000_003 + step)
             loss, parts = loss_fn(vae, x, cfg.kl_weight, gen, cfg.fg_weight, cfg.mse_weight, not cfg.decoder_only,
-                                  cfg.chroma_weight, cfg.posterior == "sample", cfg.probe_weight)
+                                  cfg.chroma_weight, cfg.posterior == "sample", cfg.probe_weight, palette,
+                                  cfg.probe_at)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

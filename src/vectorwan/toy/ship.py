@@ -45,7 +45,8 @@ def _vae_record(vae_run: Path) -> dict:
             if rec.get("psnr") is not None:
                 psnr = rec["psnr"]
     cfg = state.get("config", {})
-    keys = ("init", "batch_size", "lr", "frames", "size", "seed", "chroma_weight", "probe_weight", "posterior", "striped")
+    keys = ("init", "batch_size", "lr", "frames", "size", "seed", "chroma_weight", "probe_weight", "probe_target",
+            "probe_at", "posterior", "striped")
     args = " ".join([f"--steps {state.get('step')}"] + [f"--{k.replace('_', '-')} {cfg[k]}" for k in keys if cfg.get(k)]
                     + [f"--{k.replace('_', '-')}" for k in ("decoder_only", "balanced") if cfg.get(k)])
     return {"command": f"vectorwan toy pretrain-vae {vae_run} {args}".strip(), "steps": state.get("step"),
