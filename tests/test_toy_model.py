@@ -1,6 +1,6 @@
 """The shipped toy base (`--model toy`) follows prompts: shape and motion on unseen seeds, and
-colour for the hues its VAE keeps apart (docs/toy.md: the VAE merges red/orange/yellow and
-blue/purple, so colour accuracy is capped at 0.5 until the VAE is retrained).
+colour for the hues its VAE keeps apart (docs/toy.md: the VAE still merges purple into blue, so
+colour accuracy is capped at 5/6 until the VAE is retrained).
 
 Seeds 8000+ were not used to choose the sampling settings (seed 1) nor for the published
 accuracy table (1000, 1001)."""
@@ -19,6 +19,6 @@ def test_toy_base_follows_shape_and_motion_prompts_on_unseen_seeds():
     clips = generate_batch(engine, texts, [clip_seed(8000, i) for i in range(len(texts))])
     results = [score_clip(c, p) for c, p in zip(clips, prompts)]
     table = accuracy_table(results)
-    assert table["motion"] >= 0.8 and table["shape"] >= 0.75, table
-    kept = [r for r in results if r["colour"] in ("orange", "green", "blue")]  # hues the VAE keeps apart
+    assert table["motion"] >= 0.8 and table["shape"] >= 0.8, table
+    kept = [r for r in results if r["colour"] != "purple"]  # hues the VAE keeps apart (measured: 24 of 25)
     assert sum(r["colour_ok"] for r in kept) / len(kept) >= 0.9, table
