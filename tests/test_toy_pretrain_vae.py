@@ -192,13 +192,17 @@ def test_latent_pool_follows_wans_causal_layout():
     assert torch.allclose(p[0, 0, :, 0, 0], torch.tensor([0.0, 2.5, 6.5]))  # frame 0, frames 1-4, frames 5-8
 
 
+def _flat_positions(colours):
+    """(1, 3, 5, 16, 16) frames whose 2 latent frames × 2×2 positions each show one flat colour."""
+    return colours.T.reshape(1, 3, 2, 2, 2).repeat_interleave(4, 2)[:, :, 3:].repeat_interleave(8, 3).repeat_interleave(8, 4)
+
+
 def test_colour_probe_loss_sees_colours_carried_only_by_length():
     # 2 latent frames of 2×2 positions; each position shows one flat, saturated colour
     gen = torch.Generator().manual_seed(0)
     colours = torch.tensor([[0.7, -0.7, -0.7], [0.9, 0.1, -0.8], [0.95, 0.7, -0.7], [-0.6, 0.3, -0.4],
                             [-0.7, -0.2, 0.8], [0.1, -0.5, 0.5], [-0.9, 0.6, 0.6], [0.6, -0.8, 0.7]])
-    x = colours.T.reshape(1, 3, 2, 2, 2).repeat_interleave(4, 2)[:, :, 3:]  # 5 frames: 1 + 4
-    x = x.repeat_interleave(8, 3).repeat_interleave(8, 4)
+    x = _flat_positions(colours)  # 5 frames: 1 + 4
     assert torch.allclose(pv.latent_pool(x), colours.T.reshape(1, 3, 2, 2, 2))
     basis = torch.randn(3, 16, generator=gen)
     by_direction = (colours @ basis).T.reshape(1, 16, 2, 2, 2)  # linear in the colour: a direction each
@@ -213,13 +217,8 @@ def test_colour_probe_loss_sees_colours_carried_only_by_length():
     assert mu.grad.abs().sum() > 0
     # only shape bodies count: white, grey and black latents are left out (zero when none qualify)
     grey = torch.linspace(-1, 1, 8).view(8, 1).expand(8, 3)
-    xg = grey.T.reshape(1, 3, 2, 2, 2).repeat_interleave(4, 2)[:, :, 3:].repeat_interleave(8, 3).repeat_interleave(8, 4)
+    xg = _flat_positions(grey)
     assert float(pv.colour_probe_loss(by_length, xg)) == 0.0
-
-
-def _flat_positions(colours):
-    """(1, 3, 5, 16, 16) frames whose 2 latent frames × 2×2 positions each show one flat colour."""
-    return colours.T.reshape(1, 3, 2, 2, 2).repeat_interleave(4, 2)[:, :, 3:].repeat_interleave(8, 3).repeat_interleave(8, 4)
 
 
 def test_palette_target_weighs_every_pair_of_colours_the_same():
