@@ -110,8 +110,32 @@ def test_held_out_never_drawn():
         assert [r for _, *r in b] == [r for _, *r in plain]
 
 
+def test_anchors_are_the_same_clips_at_every_step_and_are_recorded(tmp_path, monkeypatch):
+    from vectorwan.toy import ship, world
+    cols = ["blue", "purple", "blue", "purple", "blue"]
+    a = pv.anchor_spec(0, cols)
+    assert a == pv.anchor_spec(0, cols) != pv.anchor_spec(1, cols)
+    assert [c for c, *_ in a] == cols
+    assert [s for c, s, *_ in a if c == "blue"] == list(world.SHAPES)  # k-th clip of a colour: k-th shape
+    assert all(m in world.MOTIONS and 0 <= seed < pv.HELD_OUT_SEED0 for _, _, m, seed in a)
+    assert pv.anchor_spec(0, []) == []
+    assert "anchors" not in tiny("unused").model_fields()  # older checkpoints still resume
+    assert tiny("unused", anchors=cols).model_fields()["anchors"] == cols
+    with pytest.raises(UserError, match="--anchors"):
+        tiny("unused", anchors=["blue", "teal"]).validate()
+    batches = []
+    real = pv.render_batch
+    monkeypatch.setattr(pv, "render_batch", lambda spec, *args: (batches.append(spec), real(spec, *args))[1])
+    pv.pretrain_vae(tiny(tmp_path / "run", steps=2, anchors=["red", "green"], eval_every=1000, n_eval=1),
+                    progress=False)
+    train = [b for b in batches if len(b) == 4]  # batch_size 2 + 2 anchors (the held-out batch has 1 clip)
+    assert len(train) == 2 and train[0][2:] == train[1][2:] == pv.anchor_spec(0, ["red", "green"])
+    assert train[0][:2] != train[1][:2]
+    assert "--anchors red green" in ship._vae_record(tmp_path / "run")["command"]
+
+
 @pytest.mark.parametrize("argv", [["--frames", "5"], ["--frames", "12"], ["--size", "40"], ["--probe-weight", "-1"],
-                                  ["--decoder-only", "--probe-weight", "1"]])
+                                  ["--decoder-only", "--probe-weight", "1"], ["--anchors", "teal"]])
 def test_cli_bad_input(tmp_path, capsys, argv):
     rc = main(["toy", "pretrain-vae", str(tmp_path / "out"), *argv])
     err = capsys.readouterr().err.strip()

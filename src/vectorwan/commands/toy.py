@@ -65,6 +65,9 @@ def add_arguments(p) -> None:
                    help="decode a posterior sample (a VAE, default) or its mode (what the DiT's cache uses)")
     v.add_argument("--balanced", action="store_true",
                    help="every colour in every batch (colours go round a permutation; use --batch-size 6)")
+    v.add_argument("--anchors", nargs="+", default=[], metavar="COLOUR",
+                   help="add one fixed clip per COLOUR (repeats allowed) to every batch, the same clips at every "
+                        "step: parts colours the VAE has merged, e.g. --anchors blue purple blue purple")
     v.add_argument("--striped", type=float, default=0.0, metavar="SHARE",
                    help="this share of training clips get dark stripes across the body (texture; default 0)")
     v.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint (exactly)")
@@ -139,7 +142,7 @@ def run_pretrain_vae(args) -> int:
                          eval_every=args.eval_every, init=args.init, decoder_only=args.decoder_only,
                          chroma_weight=args.chroma_weight, posterior=args.posterior, balanced=args.balanced,
                          striped=args.striped, probe_weight=args.probe_weight,
-                         probe_target=args.probe_target, probe_at=args.probe_at)
+                         probe_target=args.probe_target, probe_at=args.probe_at, anchors=list(args.anchors))
     cfg.validate()  # before importing torch: bad input fails fast
     r = pretrain_vae(cfg, resume=args.resume, progress=True)
     ps = "-" if r["psnr"] is None else f"{r['psnr']:.2f} dB"

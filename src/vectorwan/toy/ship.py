@@ -48,6 +48,7 @@ def _vae_record(vae_run: Path) -> dict:
     keys = ("init", "batch_size", "lr", "frames", "size", "seed", "chroma_weight", "probe_weight", "probe_target",
             "probe_at", "posterior", "striped")
     args = " ".join([f"--steps {state.get('step')}"] + [f"--{k.replace('_', '-')} {cfg[k]}" for k in keys if cfg.get(k)]
+                    + ([f"--anchors {' '.join(cfg['anchors'])}"] if cfg.get("anchors") else [])
                     + [f"--{k.replace('_', '-')}" for k in ("decoder_only", "balanced") if cfg.get(k)])
     return {"command": f"vectorwan toy pretrain-vae {vae_run} {args}".strip(), "steps": state.get("step"),
             "config": cfg, "held_out_psnr_db": psnr}
