@@ -123,14 +123,16 @@ def test_anchors_are_the_same_clips_at_every_step_and_are_recorded(tmp_path, mon
     assert tiny("unused", anchors=cols).model_fields()["anchors"] == cols
     with pytest.raises(UserError, match="--anchors"):
         tiny("unused", anchors=["blue", "teal"]).validate()
-    batches = []
-    real = pv.render_batch
-    monkeypatch.setattr(pv, "render_batch", lambda spec, *args: (batches.append(spec), real(spec, *args))[1])
-    pv.pretrain_vae(tiny(tmp_path / "run", steps=2, anchors=["red", "green"], eval_every=1000, n_eval=1),
-                    progress=False)
-    train = [b for b in batches if len(b) == 4]  # batch_size 2 + 2 anchors (the held-out batch has 1 clip)
-    assert len(train) == 2 and train[0][2:] == train[1][2:] == pv.anchor_spec(0, ["red", "green"])
-    assert train[0][:2] != train[1][:2]
+    seen = []
+    real = pv.loss_fn
+    monkeypatch.setattr(pv, "loss_fn", lambda vae, x, *a, **k: (seen.append(x.clone()), real(vae, x, *a, **k))[1])
+    cfg = tiny(tmp_path / "run", steps=2, anchors=["red", "green"], eval_every=1000, n_eval=1, striped=0.5)
+    pv.pretrain_vae(cfg, progress=False)
+    anchors = pv.render_batch(pv.anchor_spec(0, ["red", "green"]), cfg.frames, cfg.size, cfg.striped)
+    assert len(seen) == 2 and all(x.shape[0] == 4 for x in seen)  # batch_size 2 + 2 anchors
+    assert torch.equal(seen[0][2:], anchors) and torch.equal(seen[1][2:], anchors)
+    assert torch.equal(seen[0][:2], pv.render_batch(pv.batch_spec(0, 1, 2), cfg.frames, cfg.size, cfg.striped))
+    assert not torch.equal(seen[0][:2], seen[1][:2])
     assert "--anchors red green" in ship._vae_record(tmp_path / "run")["command"]
 
 

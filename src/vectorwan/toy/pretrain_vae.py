@@ -500,9 +500,13 @@ def pretrain_vae(cfg: VaeTrainConfig, resume: bool = False, progress: bool = Tru
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="vae", unit="step", dynamic_ncols=True)
     with log_path.open("a", encoding="utf-8") as log:
         palette = world_palette() if cfg.probe_target == "palette" else None
+        # the anchors are the same clips at every step: rendered once
+        x_anchors = render_batch(anchor_spec(cfg.seed, cfg.anchors), cfg.frames, cfg.size, cfg.striped) \
+            if cfg.anchors else None
         for step in range(start + 1, cfg.steps + 1):
-            spec = batch_spec(cfg.seed, step, cfg.batch_size, cfg.balanced) + anchor_spec(cfg.seed, cfg.anchors)
-            x = render_batch(spec, cfg.frames, cfg.size, cfg.striped)
+            x = render_batch(batch_spec(cfg.seed, step, cfg.batch_size, cfg.balanced), cfg.frames, cfg.size, cfg.striped)
+            if x_anchors is not None:
+                x = torch.cat([x, x_anchors])
             gen = torch.Generator().manual_seed(int(cfg.seed) * 1_000_003 + step)
             loss, parts = loss_fn(vae, x, cfg.kl_weight, gen, cfg.fg_weight, cfg.mse_weight, not cfg.decoder_only,
                                   cfg.chroma_weight, cfg.posterior == "sample", cfg.probe_weight, palette,
