@@ -184,6 +184,31 @@ def test_world_dataset_with_stills(tmp_path):
         world.make_dataset(tmp_path / "bad", stills_per_prompt=-1)
 
 
+def test_world_repeat_lists_a_colour_n_times(tmp_path, capsys):
+    from vectorwan.data.dataset import discover
+    from vectorwan.toy.ship import _world_record
+
+    root = tmp_path / "r"
+    assert main(["toy", "world", str(root), "--seed", "3", "--frames", "5", "--size", "32",
+                 "--stills-per-prompt", "1", "--repeat", "purple=3"]) == 0
+    ds = discover(root)
+    assert len(ds.items) == 180 + 2 * 30 and not ds.problems
+    assert len({it.path for it in ds.items}) == len(list((root / "train").iterdir())) == 180  # files written once
+    purple = [it for it in ds.items if it.caption.startswith("purple ")]
+    assert len(purple) == 90 and all(it.caption.startswith("purple ") for it in ds.items[180:])
+    first = [it.path for it in ds.items[:180] if it.caption.startswith("purple ")]
+    assert [it.path for it in ds.items[180:]] == [p for p in first for _ in range(2)]  # appended, in order
+    gt = json.loads((root / "ground_truth.json").read_text())
+    assert gt["repeat"] == {"purple": 3} and len(gt["clips"]) == 90
+    rec = _world_record(root)
+    assert rec["command"].endswith("--stills-per-prompt 1 --repeat purple=3") and rec["items_trained_on"] == 240
+    for bad in (["--repeat", "purple"], ["--repeat", "pink=2"], ["--repeat", "red=0"]):
+        assert main(["toy", "world", str(tmp_path / "bad"), "--frames", "5", *bad]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--repeat" in err
+    assert not (tmp_path / "bad").exists()
+
+
 def test_striped_bodies_keep_geometry_colour_and_shape():
     for k, (c, s) in enumerate([("red", "circle"), ("blue", "square"), ("yellow", "triangle")]):
         plain = world.render_clip(c, s, "moving right", seed=40 + k)

@@ -23,6 +23,9 @@ def add_arguments(p) -> None:
     w.add_argument("--seed", type=int, default=0, help="base seed (default 0); clip k uses seed*100003+k")
     w.add_argument("--stills-per-prompt", type=int, default=0, metavar="N",
                    help="also N PNG stills per prompt, captioned without the motion (default 0)")
+    w.add_argument("--repeat", nargs="+", default=[], metavar="COLOUR=N",
+                   help="list every clip and still of COLOUR N times in metadata.csv, so training draws it N times "
+                        "as often (files are written once)")
     w.add_argument("--frames", type=int, default=17, help="frames per clip (default 17)")
     w.add_argument("--size", type=int, default=64, help="frame side in pixels (default 64)")
     c = sub.add_parser("check", help="score clips against toy-world prompts",
@@ -186,8 +189,16 @@ def run(args) -> int:
     from vectorwan.toy import checks, world
 
     if args.action == "world":
+        from vectorwan.errors import UserError
+
+        repeat = {}
+        for spec in args.repeat:
+            colour, _, n = spec.partition("=")
+            if not n.isdigit():
+                raise UserError(f"--repeat {spec}: give COLOUR=N, e.g. --repeat purple=3")
+            repeat[colour] = int(n)
         root = world.make_dataset(args.out_dir, args.per_prompt, args.seed, frames=args.frames, size=args.size,
-                                  stills_per_prompt=args.stills_per_prompt)
+                                  stills_per_prompt=args.stills_per_prompt, repeat=repeat)
         n = len(world.all_prompts()) * args.per_prompt
         ns = len(world.all_prompts()) * args.stills_per_prompt
         print(f"{root}: {n} clips ({args.per_prompt} per prompt, seed {args.seed}), {ns} stills; "

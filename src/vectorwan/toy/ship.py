@@ -25,7 +25,8 @@ from pathlib import Path
 from vectorwan.errors import UserError
 from vectorwan.generate import sha256_file
 
-SAMPLING = {"steps": 20, "guidance": 3.0, "shift": 3.0, "height": 64, "width": 64, "frames": 17, "fps": 16,
+# guidance chosen on seeds 1000/1001 (docs/toy.md, "Prompt accuracy"): stronger guidance pushes purple towards green
+SAMPLING = {"steps": 20, "guidance": 1.5, "shift": 3.0, "height": 64, "width": 64, "frames": 17, "fps": 16,
             "negative_prompt": "", "max_sequence_length": 64}
 
 
@@ -87,9 +88,10 @@ def _world_record(world: Path) -> dict:
     gt = _json(world / "ground_truth.json", "give the folder of `vectorwan toy world`")
     with open(world / "metadata.csv", newline="", encoding="utf-8") as fh:
         used = max(0, sum(1 for _ in csv.reader(fh)) - 1)  # metadata.csv may list a subset of the clips
-    stills = gt.get("stills_per_prompt", 0)
+    stills, repeat = gt.get("stills_per_prompt", 0), gt.get("repeat", {})
     return {"command": f"vectorwan toy world {world} --per-prompt {gt['per_prompt']} --seed {gt['seed']}"
-                       + (f" --stills-per-prompt {stills}" if stills else ""),
+                       + (f" --stills-per-prompt {stills}" if stills else "")
+                       + (" --repeat " + " ".join(f"{c}={n}" for c, n in repeat.items()) if repeat else ""),
             "seed": gt["seed"], "per_prompt": gt["per_prompt"], "stills_per_prompt": stills,
             "stills_written": len(gt.get("stills", [])), "clips_written": len(gt["clips"]),
             "items_trained_on": used, "metadata_sha256": sha256_file(world / "metadata.csv")}

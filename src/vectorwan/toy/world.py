@@ -285,7 +285,8 @@ def still_caption(colour: str, shape: str) -> str:
 
 
 def make_dataset(root: str | Path, n_per_prompt: int = 1, seed: int = 0, *, frames: int = FRAMES,
-                 size: int = SIZE, fps: float = FPS, stills_per_prompt: int = 0) -> Path:
+                 size: int = SIZE, fps: float = FPS, stills_per_prompt: int = 0,
+                 repeat: dict[str, int] | None = None) -> Path:
     """Write ``90 × n_per_prompt`` clips (and ``90 × stills_per_prompt`` stills) in the reference
     dataset format.
 
@@ -296,6 +297,9 @@ def make_dataset(root: str | Path, n_per_prompt: int = 1, seed: int = 0, *, fram
     ``k mod frames`` of the clip with seed ``seed * 100003 + 50000 + k``, written as
     ``root/train/*.png`` with :func:`still_caption`: a model trained on both learns images (one
     latent frame) beside clips, as Wan was, so a LoRA trained on stills carries over to video.
+    ``repeat`` (colour -> N) lists every clip and still of that colour N times in metadata.csv
+    (the N-1 extra rows after all others, in order; files are written once), so training draws
+    that colour N times as often.
     """
     from vectorwan.atomic import atomic_path, write_json
     from vectorwan.frames import write_frames
@@ -304,6 +308,10 @@ def make_dataset(root: str | Path, n_per_prompt: int = 1, seed: int = 0, *, fram
         raise UserError(f"--per-prompt must be >= 1 (got {n_per_prompt})")
     if stills_per_prompt < 0:
         raise UserError(f"--stills-per-prompt must be >= 0 (got {stills_per_prompt})")
+    repeat = dict(repeat or {})
+    for colour, n in repeat.items():
+        if colour not in COLOURS or int(n) < 1:
+            raise UserError(f"--repeat {colour}={n}: give COLOUR=N with a colour of {', '.join(COLOURS)} and N >= 1")
     root = new_dataset_dir(root)
     rows, clips, stills = [], [], []
     for colour, shape, motion in all_prompts():
@@ -331,6 +339,8 @@ def make_dataset(root: str | Path, n_per_prompt: int = 1, seed: int = 0, *, fram
         "colours": {k: list(v) for k, v in COLOURS.items()}, "shapes": list(SHAPES), "motions": list(MOTIONS),
         "outline": list(OUTLINE), "background": list(BACKGROUND), "seed": int(seed),
         "per_prompt": n_per_prompt, "clips": clips, "stills_per_prompt": stills_per_prompt, "stills": stills,
+        "repeat": repeat,
     })
-    write_metadata(root, rows)
+    extra = [r for r in rows for _ in range(repeat.get(r[1].split()[0], 1) - 1)]  # captions start with the colour
+    write_metadata(root, rows + extra)
     return root
