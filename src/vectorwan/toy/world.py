@@ -313,8 +313,9 @@ def make_dataset(root: str | Path, n_per_prompt: int = 1, seed: int = 0, *, fram
         if colour not in COLOURS or int(n) < 1:
             raise UserError(f"--repeat {colour}={n}: give COLOUR=N with a colour of {', '.join(COLOURS)} and N >= 1")
     root = new_dataset_dir(root)
-    rows, clips, stills = [], [], []
+    rows, clips, stills, extra = [], [], [], []
     for colour, shape, motion in all_prompts():
+        first = len(rows)
         for k in range(n_per_prompt):
             s = int(seed) * 100003 + k
             clip = render_clip(colour, shape, motion, s, frames, size)
@@ -334,6 +335,7 @@ def make_dataset(root: str | Path, n_per_prompt: int = 1, seed: int = 0, *, fram
             rows.append((f"{name}.png", still_caption(colour, shape)))
             stills.append({"file_name": f"{name}.png", "colour": colour, "shape": shape, "seed": clip.seed,
                            "frame": t, "centroid": [round(float(v), 3) for v in clip.centroids[t]]})
+        extra += [r for r in rows[first:] for _ in range(repeat.get(colour, 1) - 1)]
     write_json(root / "ground_truth.json", {
         "version": 1, "frames": frames, "size": size, "fps": fps, "template": TEMPLATE,
         "colours": {k: list(v) for k, v in COLOURS.items()}, "shapes": list(SHAPES), "motions": list(MOTIONS),
@@ -341,6 +343,5 @@ def make_dataset(root: str | Path, n_per_prompt: int = 1, seed: int = 0, *, fram
         "per_prompt": n_per_prompt, "clips": clips, "stills_per_prompt": stills_per_prompt, "stills": stills,
         "repeat": repeat,
     })
-    extra = [r for r in rows for _ in range(repeat.get(r[1].split()[0], 1) - 1)]  # captions start with the colour
     write_metadata(root, rows + extra)
     return root
