@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vectorwan.evaluate import flow as fl
+from vectorwan.colour import to_lab
 from vectorwan.evaluate.identity import (assign_layers, assign_layers_rgb, blend_colours, clip_palette,
                                          edge_distance, edge_signature, layer_area_drift, layer_iou, layer_lut,
                                          merge_close, palette_distance, reference_metrics, signature)
@@ -61,17 +61,17 @@ def test_layer_iou_and_area_drift_on_toy_maps():
 def test_blends_and_close_colours_do_not_make_layers():
     red, white = np.array([[[1.0, 0, 0]]], np.float32), np.array([[[1.0, 1, 1]]], np.float32)
     pink = (red + white) / 2
-    lab = np.concatenate([fl.to_lab((x * 255).astype(np.uint8)) for x in (red, white, pink)], 0).reshape(-1, 3)
+    lab = np.concatenate([to_lab((x * 255).astype(np.uint8)) for x in (red, white, pink)], 0).reshape(-1, 3)
     assert blend_colours(lab, np.array([0.5, 0.45, 0.05])).tolist() == [False, False, True]
     c, s = merge_close(np.array([[50.0, 0, 0], [52, 1, 0], [90, 0, 0]]), np.array([0.3, 0.2, 0.5]))
     assert len(c) == 2 and s.sum() == pytest.approx(1.0)
-    clip = fl.to_lab(shapes_clip(t=3, size=96, motion="static"))
+    clip = to_lab(shapes_clip(t=3, size=96, motion="static"))
     assert len(clip_palette(clip)) == 4  # background + three fills, no anti-aliasing blends
 
 
 def test_lut_assignment_matches_exact_assignment():
     rgb = shapes_clip(t=1, size=64, motion="static")[0]
-    lab = fl.to_lab(rgb)
+    lab = to_lab(rgb)
     c = clip_palette(lab[None])
     exact = assign_layers(lab, c)
     fast = assign_layers_rgb(rgb, layer_lut(c))
@@ -86,7 +86,7 @@ def test_reference_distance_is_zero_to_itself_and_larger_to_other_styles():
     other = reference_metrics([tex], refs)
     assert same["ref_palette_de"] == pytest.approx(0.0, abs=1e-6) and same["ref_edge_dist"] == 0.0
     assert other["ref_palette_de"] > 3 and other["ref_edge_dist"] > 0.2
-    h = edge_signature(fl.to_lab(flat))
+    h = edge_signature(to_lab(flat))
     assert h.sum() == pytest.approx(1.0) and edge_distance(h, h) == 0.0
     # nearest of several references is picked
     two = reference_metrics([tex], [signature(flat), signature(tex)])

@@ -4,10 +4,10 @@ import cv2
 import numpy as np
 import pytest
 
-from vectorwan.evaluate.flow import to_lab
+from vectorwan.colour import kmeans_palette as weighted_kmeans
+from vectorwan.colour import to_lab
 from vectorwan.evaluate.style import (edge_widths, effective_colours, flatness, frame_style, lab_histogram,
-                                      palette, palette_compactness, psnr, sample_indices, ssim, style_metrics,
-                                      weighted_kmeans)
+                                      palette, palette_compactness, psnr, sample_indices, ssim, style_metrics)
 from vectorwan.evaluate.synthetic import shapes_clip
 
 

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
+from vectorwan.colour import to_lab, weighted_kmeans
 from vectorwan.vector.palette import (TRANSPARENT, Palette, Quantizer, blend_mask, detect_background,
-                                      fit_palette, sample_colors, stacking_order, to_lab, weighted_kmeans)
+                                      fit_palette, sample_colors, stacking_order)
 from vectorwan.vector.pipeline import VectorizeOptions, build_palette, vectorize_clip
 from vectorwan.vector.synth import SIMPLE_COLORS, simple_clip
 

@@ -223,12 +223,25 @@ def write_frames(path: str | Path, frames: np.ndarray, fps: float = DEFAULT_FPS,
     return path
 
 
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    """Float frames in [0, 1] (a pipeline's ``output_type="np"``) → uint8, rounded and clipped."""
+    return np.clip(np.rint(frames * 255.0), 0, 255).astype(np.uint8)
+
+
+def evenly_spaced(t: int, n: int) -> np.ndarray:
+    """Indices of ``n`` frames spread evenly over a clip of ``t``, first and last included:
+    ``np.unique(np.linspace(0, t - 1, min(n, t)).round().astype(int))``: int, sorted, distinct,
+    min(n, t) of them; all of 0..t−1 when n ≥ t, ``[0]`` when n = 1 or
+    t = 1, empty when n = 0 or t = 0."""
+    return np.unique(np.linspace(0, t - 1, min(n, t)).round().astype(int))
+
+
 def contact_sheet(frames: np.ndarray, n: int = 8, cols: int | None = None, pad: int = 2,
                   labels: list[str] | None = None) -> np.ndarray:
     """Sample ``n`` frames evenly and tile them into one RGB image (uint8 H×W×3)."""
     frames = composite(np.asarray(frames))
     t = len(frames)
-    idx = np.unique(np.linspace(0, t - 1, min(n, t)).round().astype(int))
+    idx = evenly_spaced(t, n)
     cols = cols or len(idx)
     rows = int(np.ceil(len(idx) / cols))
     h, w = frames.shape[1:3]

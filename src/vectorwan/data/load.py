@@ -10,7 +10,7 @@ from PIL import Image
 
 from vectorwan.data.dataset import Item, round_frames
 from vectorwan.errors import UserError
-from vectorwan.frames import composite, read_frames
+from vectorwan.frames import composite, evenly_spaced, read_frames
 
 
 @dataclass
@@ -25,7 +25,7 @@ def sample_indices(n_src: int, src_fps: float, num_frames: int, fps: float, mode
     """Frame indices to take from a clip of ``n_src`` frames (result length is 4k+1)."""
     if mode == "uniform":
         n = round_frames(min(num_frames, n_src))
-        return np.linspace(0, n_src - 1, n).round().astype(int).tolist()
+        return evenly_spaced(n_src, n).tolist()
     step = src_fps / fps if src_fps > 0 and fps > 0 else 1.0
     avail = int(np.floor((n_src - 1) / step)) + 1  # frames available at the target rate
     n = round_frames(min(num_frames, avail))

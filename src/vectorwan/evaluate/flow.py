@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+
 DEFAULT_MAX_SIDE = 384
 TOP_FRACTION = 0.05  # VBench dynamic degree: mean of the top 5 % flow magnitudes
 EDGE_LEVELS = 4.0  # grey levels per px: pixels with a larger luminance gradient carry motion
@@ -61,22 +62,6 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def luminance(frames_rgb: np.ndarray) -> np.ndarray:
     """Rec.601 luma (what OpenCV's RGB2GRAY computes): uint8 T×H×W from uint8 T×H×W×3."""
     return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames_rgb])
-
-
-def to_lab(frames_rgb: np.ndarray) -> np.ndarray:
-    """sRGB uint8 [T×]H×W×3 → CIE L*a*b* float32 (L in 0..100, D65, sRGB gamma removed)."""
-    if frames_rgb.ndim == 3:
-        return _lab1(frames_rgb)
-    out = np.empty(frames_rgb.shape, np.float32)
-    for i, f in enumerate(frames_rgb):
-        out[i] = _lab1(f)
-    return out
-
-
-def _lab1(f: np.ndarray) -> np.ndarray:
-    x = f.astype(np.float32)
-    x *= np.float32(1.0 / 255.0)
-    return cv2.cvtColor(x, cv2.COLOR_RGB2Lab)
 
 
 def make_dis(preset: str = "medium") -> cv2.DISOpticalFlow:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vectorwan.evaluate.flow import ClipFlow, analysis_size, colour_gradient, to_lab, warp
-from vectorwan.evaluate.style import EDGE_GRAD, _sqdist, lab_histogram, palette, weighted_kmeans
+from vectorwan.colour import lab_to_rgb, sqdist, to_lab, unit_rgb_to_lab
+from vectorwan.evaluate.flow import ClipFlow, analysis_size, colour_gradient, warp
+from vectorwan.evaluate.style import EDGE_GRAD, palette
+from vectorwan.frames import evenly_spaced
 
 PALETTE_K = 8
 MIN_LAYER_SHARE = 0.005  # layers smaller than this (in both frames) are left out of the IoU mean
@@ -35,7 +37,7 @@ def palette_distance(p: tuple[np.ndarray, np.ndarray], q: tuple[np.ndarray, np.n
     (pc, pw), (qc, qw) = p, q
     if len(pc) == 0 or len(qc) == 0:
         return float("nan")
-    d = np.sqrt(_sqdist(np.asarray(pc, np.float64), np.asarray(qc, np.float64)))
+    d = np.sqrt(sqdist(np.asarray(pc, np.float64), np.asarray(qc, np.float64)))
     return float(0.5 * ((pw * d.min(1)).sum() / pw.sum() + (qw * d.min(0)).sum() / qw.sum()))
 
 
@@ -69,9 +71,8 @@ def clip_palette(lab: np.ndarray, k: int = PALETTE_K, n_frames: int = 8,
     nearest real fill, and colours
     closer than ``MERGE_DE`` are merged (share-weighted), so that a fill whose colour jitters
     from frame to frame stays one layer."""
-    idx = np.unique(np.linspace(0, len(lab) - 1, min(n_frames, len(lab))).round().astype(int))
-    pts, cnt = lab_histogram(np.concatenate([lab[i, ::2, ::2].reshape(-1, 3) for i in idx]))
-    c, share = merge_close(*weighted_kmeans(pts, cnt, k))
+    pooled = np.concatenate([lab[i, ::2, ::2].reshape(-1, 3) for i in evenly_spaced(len(lab), n_frames)])
+    c, share = merge_close(*palette(pooled, k))
     keep = (share >= min_share) & ~blend_colours(c, share)
     return (c[keep] if keep.any() else c[np.argmax(share)][None]).astype(np.float32)
 
@@ -83,8 +84,7 @@ def blend_colours(lab_centres: np.ndarray, share: np.ndarray, tol: float = 6.0) 
     α = clip((p − b)·(a − b) / ‖a − b‖², 0, 1), 0.1 < α < 0.9 and
     ‖p − (α a + (1 − α) b)‖ < 0.1 ‖a − b‖ + ``tol`` levels, and p's share is below both.
     """
-    lab = np.asarray(lab_centres, np.float32).reshape(1, -1, 3)
-    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB).reshape(-1, 3).astype(np.float64) * 255.0
+    rgb = lab_to_rgb(np.asarray(lab_centres).reshape(-1, 3))
     n = len(rgb)
     out = np.zeros(n, bool)
     for k in range(n):
@@ -108,7 +108,7 @@ def merge_close(c: np.ndarray, share: np.ndarray, de: float = MERGE_DE) -> tuple
     (share-weighted mean). Returns the merged (centres, shares)."""
     c, share = [np.asarray(x, np.float64).copy() for x in (c, share)]
     while len(c) > 1:
-        d = np.sqrt(_sqdist(c, c))
+        d = np.sqrt(sqdist(c, c))
         np.fill_diagonal(d, np.inf)
         i, j = np.unravel_index(np.argmin(d), d.shape)
         if d[i, j] >= de:
@@ -133,7 +133,7 @@ def layer_lut(centres: np.ndarray, bits: int = 6) -> np.ndarray:
     n = 1 << bits
     v = ((np.arange(n) + 0.5) * (256 / n)).astype(np.float32) / 255.0
     grid = np.stack(np.meshgrid(v, v, v, indexing="ij"), -1).reshape(1, -1, 3)
-    lab = cv2.cvtColor(grid, cv2.COLOR_RGB2Lab)
+    lab = unit_rgb_to_lab(grid)
     return assign_layers(lab, centres).ravel()
 
 

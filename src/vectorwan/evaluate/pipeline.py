@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vectorwan.colour import to_lab
 from vectorwan.evaluate import flow as fl
 from vectorwan.evaluate.identity import identity_metrics, reference_metrics
 from vectorwan.evaluate.style import style_metrics
@@ -63,7 +64,7 @@ def evaluate_frames(frames: np.ndarray, fps: float, opts: Options | None = None,
             small = fl.resize_frames(rgb, (ah, aw))
             scale = max(h, w) / max(ah, aw)
             gray = fl.luminance(small)
-            lab = fl.to_lab(small)
+            lab = to_lab(small)
         with _timed(timing, "flow"):
             flows = fl.clip_flows(gray, scale, opts.preset, lab=lab)
         with _timed(timing, "temporal"):

@@ -11,6 +11,7 @@ import numpy as np
 from vectorwan.atomic import atomic_path, write_json, write_text
 from vectorwan.evaluate.compare import METRICS, Metric, metric_value
 from vectorwan.evaluate.plots import label_row, line_chart, scatter, stack
+from vectorwan.frames import evenly_spaced
 
 SHEET_FRAMES = 8
 THUMB_HEIGHT = 112
@@ -28,7 +29,7 @@ HEADLINE_WORDS = (
 def thumbnails(frames_rgb: np.ndarray, n: int = SHEET_FRAMES, height: int = THUMB_HEIGHT) -> np.ndarray:
     """``n`` evenly sampled frames resized to ``height`` px (uint8 n×height×w×3) for contact sheets."""
     t, h, w = frames_rgb.shape[:3]
-    idx = np.unique(np.linspace(0, t - 1, min(n, t)).round().astype(int))
+    idx = evenly_spaced(t, n)
     tw = max(1, round(w * height / h))
     return np.stack([cv2.resize(frames_rgb[i], (tw, height), interpolation=cv2.INTER_AREA) for i in idx])
 

@@ -13,7 +13,9 @@ import io
 import cv2
 import numpy as np
 
-from vectorwan.evaluate.flow import analysis_size, colour_gradient, to_lab
+from vectorwan.colour import kmeans_palette, sqdist, to_lab
+from vectorwan.evaluate.flow import analysis_size, colour_gradient
+from vectorwan.frames import evenly_spaced
 from vectorwan.vector.fidelity import psnr, ssim  # one definition for eval and vectorize
 
 HIST_CELL = 2.0  # ΔE size of the Lab histogram bins
@@ -55,55 +57,13 @@ def lab_histogram(lab: np.ndarray, cell: float = HIST_CELL) -> tuple[np.ndarray,
     return means.astype(np.float32), cnt
 
 
-def _sqdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.maximum((a * a).sum(1)[:, None] - 2.0 * a @ b.T + (b * b).sum(1)[None, :], 0.0)
-
-
-def weighted_kmeans(points: np.ndarray, weights: np.ndarray, k: int, iters: int = 25,
-                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted k-means (k-means++ seeding, Lloyd steps) with a fixed seed.
-
-    Returns (centres k'×3, share of total weight per centre); k' = min(k, number of points).
-    """
-    pts = np.asarray(points, np.float64)
-    w = np.asarray(weights, np.float64)
-    k = min(k, len(pts))
-    if k == 0:
-        return np.zeros((0, 3)), np.zeros(0)
-    rng = np.random.default_rng(seed)
-    centres = [pts[int(np.argmax(w))]]
-    d2 = ((pts - centres[0]) ** 2).sum(1)
-    for _ in range(1, k):
-        p = w * d2
-        if p.sum() <= 0:
-            break
-        i = int(rng.choice(len(pts), p=p / p.sum()))
-        centres.append(pts[i])
-        d2 = np.minimum(d2, ((pts - pts[i]) ** 2).sum(1))
-    c = np.array(centres)
-    for _ in range(iters):
-        lab = np.argmin(_sqdist(pts, c), 1)
-        sw = np.bincount(lab, w, len(c))
-        new = np.stack([np.bincount(lab, w * pts[:, j], len(c)) for j in range(3)], 1)
-        keep = sw > 0
-        new[keep] /= sw[keep, None]
-        new[~keep] = c[~keep]
-        if np.allclose(new, c, atol=1e-3):
-            c = new
-            break
-        c = new
-    lab = np.argmin(_sqdist(pts, c), 1)
-    share = np.bincount(lab, w, len(c)) / w.sum()
-    return c, share
-
-
 def palette(lab: np.ndarray, k: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` colours that best summarise a Lab image (k-means on its 2-ΔE histogram).
 
     Returns (centres k×3 in Lab, share of pixels nearest to each).
     """
     pts, cnt = lab_histogram(lab)
-    return weighted_kmeans(pts, cnt, k, seed=seed)
+    return kmeans_palette(pts, cnt, k, seed=seed)
 
 
 def palette_compactness(lab: np.ndarray, k: int = 8, de: float = COMPACT_DE, refine: int = 3,
@@ -116,16 +76,16 @@ def palette_compactness(lab: np.ndarray, k: int = 8, de: float = COMPACT_DE, ref
     photographic texture. ``hist`` = a precomputed :func:`lab_histogram` of ``lab``.
     """
     pts, cnt = hist if hist is not None else lab_histogram(lab)
-    c, _ = weighted_kmeans(pts, cnt, k)
+    c, _ = kmeans_palette(pts, cnt, k)
     for _ in range(refine):
-        d2 = _sqdist(pts.astype(np.float64), c)
+        d2 = sqdist(pts.astype(np.float64), c)
         lab_ = np.argmin(d2, 1)
         inl = d2[np.arange(len(pts)), lab_] <= de * de
         for j in range(len(c)):
             m = inl & (lab_ == j)
             if m.any():
                 c[j] = (pts[m] * cnt[m, None]).sum(0) / cnt[m].sum()
-    d = np.sqrt(_sqdist(pts.astype(np.float64), c).min(1))
+    d = np.sqrt(sqdist(pts.astype(np.float64), c).min(1))
     return float(cnt[d <= de].sum() / cnt.sum())
 
 
@@ -176,7 +136,7 @@ def edge_widths(lab: np.ndarray, max_points: int = MAX_EDGE_POINTS, radius: floa
     if len(ys) == 0:
         return np.zeros(0, np.float32)
     if len(ys) > max_points:
-        sel = np.linspace(0, len(ys) - 1, max_points).round().astype(int)
+        sel = evenly_spaced(len(ys), max_points)
         ys, xs = ys[sel], xs[sel]
     sm = cv2.GaussianBlur(L, (0, 0), 1.0)
     gx = cv2.Sobel(sm, cv2.CV_32F, 1, 0, ksize=3)[ys, xs]
@@ -266,8 +226,8 @@ def frame_style(rgb: np.ndarray, lab: np.ndarray | None = None, trace: bool = Tr
 
 
 def sample_indices(t: int, n: int) -> list[int]:
-    """``n`` frame indices spread evenly over 0..t−1, first and last included."""
-    return sorted(set(np.linspace(0, t - 1, max(1, min(n, t))).round().astype(int).tolist()))
+    """``n`` frame indices spread evenly over 0..t−1, first and last included (a list, never empty)."""
+    return evenly_spaced(max(t, 1), max(n, 1)).tolist()
 
 
 def style_metrics(frames_rgb: np.ndarray, n_frames: int = 6, n_trace: int = 3) -> dict:

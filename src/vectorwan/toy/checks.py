@@ -19,6 +19,7 @@ from collections import defaultdict
 import cv2
 import numpy as np
 
+from vectorwan.colour import to_lab
 from vectorwan.toy.world import COLOURS, MOTIONS, SHAPES, parse_caption
 
 FG_DIST = 60  # a pixel is foreground when some channel is this far below white
@@ -28,7 +29,8 @@ FILL_CUTS = (0.65, 0.87)  # triangle | circle | square (measured: 0.48-0.56 | 0.
 NONE = "none"  # the answer when nothing is found
 
 
-def _rgb(frames: np.ndarray) -> np.ndarray:
+def rgb_frames(frames: np.ndarray) -> np.ndarray:
+    """uint8 T×H×W×3 from RGB(A) T×H×W×C or one H×W×C frame (RGBA composited over white)."""
     frames = np.asarray(frames)
     if frames.ndim == 3:
         frames = frames[None]
@@ -57,23 +59,26 @@ def _clean(mask: np.ndarray) -> np.ndarray:
 
 def foreground(frames: np.ndarray) -> np.ndarray:
     """bool T×H×W: the main object per frame (pixels far from white, largest blob, filled)."""
-    rgb = _rgb(frames)
+    rgb = rgb_frames(frames)
     far = (255 - rgb.min(axis=-1).astype(np.int16)) > FG_DIST
     return np.stack([_clean(f) for f in far])
 
 
-def _lab(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(rgb.reshape(-1, 1, 3).astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab).reshape(-1, 3)
+LAB_WEIGHTS = np.array([0.5, 1.0, 1.0], np.float32)  # toy colour distance: lightness half-weighted
+
+
+def lab_sqdist(lab: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Squared toy colour distances (Lab scaled by ``LAB_WEIGHTS``) between N×3 and K×3: N×K."""
+    return (((lab[:, None, :] - ref[None]) * LAB_WEIGHTS) ** 2).sum(-1)
 
 
 _PALETTE_NAMES = list(COLOURS)
-_PALETTE_LAB = _lab(np.asarray(list(COLOURS.values()), np.uint8))
-_WEIGHTS = np.array([0.5, 1.0, 1.0], np.float32)
+_PALETTE_LAB = to_lab(np.asarray(list(COLOURS.values()), np.uint8))
 
 
 def colour_votes(frames: np.ndarray, masks: np.ndarray | None = None) -> dict[str, int]:
     """Interior pixels per nearest palette colour, over all frames."""
-    rgb = _rgb(frames)
+    rgb = rgb_frames(frames)
     masks = foreground(rgb) if masks is None else masks
     size = rgb.shape[1]
     k = max(1, int(round(2 * size / 64)))
@@ -84,11 +89,11 @@ def colour_votes(frames: np.ndarray, masks: np.ndarray | None = None) -> dict[st
     px = rgb[inner]
     if not len(px):
         return {}
-    lab = _lab(px)
+    lab = to_lab(px)
     lab = lab[lab[:, 0] > DARK_L]  # drop outline pixels
     if not len(lab):
         return {}
-    d = (((lab[:, None, :] - _PALETTE_LAB[None]) * _WEIGHTS) ** 2).sum(-1)
+    d = lab_sqdist(lab, _PALETTE_LAB)
     counts = np.bincount(d.argmin(1), minlength=len(_PALETTE_NAMES))
     return {n: int(c) for n, c in zip(_PALETTE_NAMES, counts) if c}
 
@@ -134,7 +139,7 @@ def centroids(masks: np.ndarray) -> np.ndarray:
 
 
 def motion_of(frames: np.ndarray, masks: np.ndarray | None = None) -> str:
-    rgb = _rgb(frames)
+    rgb = rgb_frames(frames)
     masks = foreground(rgb) if masks is None else masks
     c = centroids(masks)
     ok = np.isfinite(c[:, 0])
@@ -159,7 +164,7 @@ def _prompt(prompt) -> tuple[str, str, str]:
 def score_clip(frames: np.ndarray, prompt) -> dict:
     """Check a clip against a prompt (caption text or (colour, shape, motion))."""
     colour, shape, motion = _prompt(prompt)
-    rgb = _rgb(frames)
+    rgb = rgb_frames(frames)
     masks = foreground(rgb)
     got = {"colour": dominant_colour(rgb, masks), "shape": shape_of(rgb, masks), "motion": motion_of(rgb, masks)}
     return {

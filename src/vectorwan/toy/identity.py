@@ -43,7 +43,8 @@ import cv2
 import numpy as np
 
 from vectorwan.toy.character import CHARACTER_PALETTE
-from vectorwan.toy.checks import _WEIGHTS, DARK_L, _lab, _rgb, foreground
+from vectorwan.colour import to_lab
+from vectorwan.toy.checks import DARK_L, foreground, lab_sqdist, rgb_frames
 from vectorwan.toy.world import COLOURS
 
 BINS: tuple[str, ...] = ("orange", "dark", "red", "yellow", "green", "blue", "purple", "other")
@@ -54,7 +55,7 @@ _PROTOS = {"orange": _BODY, "brown": _BROWN, **{k: v for k, v in COLOURS.items()
 # brown counts as orange: blur, chroma subsampling (mp4) and anti-aliasing turn the orange
 # between stripes brownish, and a separate bin made the score depend on the coding
 _PROTO_BIN = np.array([BINS.index("orange" if k == "brown" else k) for k in _PROTOS])
-_PROTO_LAB = _lab(np.asarray(list(_PROTOS.values()), np.uint8))
+_PROTO_LAB = to_lab(np.asarray(list(_PROTOS.values()), np.uint8))
 OTHER_DIST = 45.0  # weighted Lab distance past which a pixel is none of the listed colours
 GRID = 40  # canonical silhouette canvas side
 SIDE = 16.0  # canonical silhouette: area of a SIDE × SIDE square
@@ -71,12 +72,12 @@ def palette_histogram(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     out = np.zeros(len(BINS))
     if not mask.any():
         return out
-    lab = _lab(rgb[_interior(mask)])
+    lab = to_lab(rgb[_interior(mask)])
     dark = lab[:, 0] < DARK_L
     rest = lab[~dark]
     out[BINS.index("dark")] = dark.sum()
     if len(rest):
-        d = np.sqrt((((rest[:, None, :] - _PROTO_LAB[None]) * _WEIGHTS) ** 2).sum(-1))
+        d = np.sqrt(lab_sqdist(rest, _PROTO_LAB))
         near = d.argmin(1)
         far = d.min(1) > OTHER_DIST
         out[BINS.index("other")] = far.sum()
@@ -101,7 +102,7 @@ def canonical_mask(mask: np.ndarray) -> np.ndarray:
 def _frames(frames) -> list[np.ndarray]:
     """RGB uint8 H×W×3 frames from an array or a list of arrays (sizes may differ between items)."""
     items = frames if isinstance(frames, (list, tuple)) else [frames]
-    return [f for item in items for f in _rgb(np.asarray(item))]
+    return [f for item in items for f in rgb_frames(np.asarray(item))]
 
 
 def reference_signature(stills: Iterable[np.ndarray] | np.ndarray) -> dict:

@@ -16,19 +16,15 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from vectorwan.colour import lloyd_step, to_lab, weighted_kmeans
+from vectorwan.frames import evenly_spaced
+
 MAX_COLORS = 64
 AUTO_MAX_COLORS = 32
 TRANSPARENT = 255  # label value of a transparent pixel (so a palette holds at most 254 colours)
 
 
-# ----------------------------------------------------------------------------- colour space
-def to_lab(rgb: np.ndarray) -> np.ndarray:
-    """sRGB uint8 (...×3) → CIELAB float32 (L in 0..100)."""
-    rgb = np.asarray(rgb, np.uint8)
-    f = rgb.reshape(-1, 1, 3).astype(np.float32) / 255.0
-    return cv2.cvtColor(f, cv2.COLOR_RGB2Lab).reshape(rgb.shape[:-1] + (3,))
-
-
+# ----------------------------------------------------------------------------- colour codes
 def pack_rgb(rgb: np.ndarray) -> np.ndarray:
     """uint8 ...×3 → int32 codes r<<16 | g<<8 | b."""
     rgb = np.asarray(rgb, np.uint8)
@@ -164,7 +160,7 @@ def sample_colors(frames_rgb: np.ndarray, opaque: np.ndarray | None = None, *, m
     Returns (colors U×3 uint8, weights U float64).
     """
     t = len(frames_rgb)
-    idx = np.unique(np.linspace(0, t - 1, min(t, max_frames)).round().astype(int))
+    idx = evenly_spaced(t, max_frames)
     picked = []
     for i in idx:
         f = frames_rgb[i]
@@ -181,39 +177,6 @@ def sample_colors(frames_rgb: np.ndarray, opaque: np.ndarray | None = None, *, m
         pix = pix[(start + step * np.arange(max_pixels)).astype(np.int64)]
     codes, counts = np.unique(pack_rgb(pix), return_counts=True)
     return unpack_rgb(codes), counts.astype(np.float64)
-
-
-# ----------------------------------------------------------------------------- k-means
-def weighted_kmeans(lab: np.ndarray, w: np.ndarray, k: int, *, iters: int = 25, seed: int = 0):
-    """Deterministic weighted k-means (k-means++ seeding). Returns (centres k×3, assignment)."""
-    n = len(lab)
-    k = min(k, n)
-    rng = np.random.default_rng(seed)
-    p = w / w.sum()
-    centres = [lab[int(np.argmax(w))]]  # the most frequent colour first: stable across runs
-    d2 = ((lab - centres[0]) ** 2).sum(1)
-    for _ in range(1, k):
-        prob = p * d2
-        s = prob.sum()
-        if s <= 0:
-            break
-        j = int(rng.choice(n, p=prob / s))
-        centres.append(lab[j])
-        d2 = np.minimum(d2, ((lab - lab[j]) ** 2).sum(1))
-    c = np.array(centres, np.float64)
-    x2 = (lab ** 2).sum(1)
-    assign = np.zeros(n, np.int64)
-    for it in range(iters):
-        d = x2[:, None] - 2 * lab @ c.T + (c ** 2).sum(1)[None]
-        new = d.argmin(1)
-        if it and np.array_equal(new, assign):
-            break
-        assign = new
-        sw = np.bincount(assign, weights=w, minlength=len(c))
-        for ch in range(3):
-            num = np.bincount(assign, weights=w * lab[:, ch], minlength=len(c))
-            c[:, ch] = np.where(sw > 0, num / np.maximum(sw, 1e-12), c[:, ch])
-    return c, assign
 
 
 def _cluster_colors(colors: np.ndarray, w: np.ndarray, assign: np.ndarray, k: int) -> np.ndarray:
@@ -277,12 +240,7 @@ def _merge_close(lab: np.ndarray, w: np.ndarray, centres: np.ndarray, assign: np
             kept.append(int(i))
     c = centres[sorted(kept)]
     for _ in range(3):
-        d = (lab ** 2).sum(1)[:, None] - 2 * lab @ c.T + (c ** 2).sum(1)[None]
-        assign = d.argmin(1)
-        sw = np.bincount(assign, weights=w, minlength=len(c))
-        for ch in range(3):
-            num = np.bincount(assign, weights=w * lab[:, ch], minlength=len(c))
-            c[:, ch] = np.where(sw > 0, num / np.maximum(sw, 1e-12), c[:, ch])
+        assign, c = lloyd_step(lab, w, c)
     return c, assign
 
 
@@ -365,7 +323,7 @@ def detect_background(frames_rgb: np.ndarray, *, max_frames: int = 16, tol: floa
     """A solid background colour if ≥ ``min_share`` of border pixels (over sampled frames)
     lie within ΔE ``tol`` of their median colour, else None."""
     t = len(frames_rgb)
-    idx = np.unique(np.linspace(0, t - 1, min(t, max_frames)).round().astype(int))
+    idx = evenly_spaced(t, max_frames)
     border = []
     for i in idx:
         f = frames_rgb[i]

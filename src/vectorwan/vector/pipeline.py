@@ -14,9 +14,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from vectorwan.colour import to_lab
+from vectorwan.frames import evenly_spaced
 from vectorwan.vector import fidelity
 from vectorwan.vector.palette import (AUTO_MAX_COLORS, TRANSPARENT, Palette, Quantizer, detect_background,
-                                      fit_palette, sample_colors, stacking_order, to_lab)
+                                      fit_palette, sample_colors, stacking_order)
 from vectorwan.vector.trace import (WHITE, TraceCache, TraceOptions, TracedFrame, label_frame, render_svg,
                                     split_alpha, svg_document, trace_labels)
 from vectorwan.vector.track import TrackStats, assign_shape_ids
@@ -80,7 +82,7 @@ def build_palette(frames: np.ndarray, opts: VectorizeOptions) -> Palette:
     t = len(frames)
     rgb_frames, opaque = [], []
     has_alpha = frames.shape[-1] == 4
-    for f in frames[np.unique(np.linspace(0, t - 1, min(t, 16)).round().astype(int))]:
+    for f in frames[evenly_spaced(t, 16)]:
         rgb, a = split_alpha(f)
         rgb_frames.append(rgb)
         opaque.append(a >= opts.trace.alpha_threshold if a is not None else np.ones(rgb.shape[:2], bool))
@@ -112,7 +114,7 @@ def build_palette(frames: np.ndarray, opts: VectorizeOptions) -> Palette:
     if opts.order != "luminance":
         sample = np.stack([label_frame(f, Palette(pal, background=bg), scale=1, background=opts.background,
                                        opts=opts.trace)
-                           for f in frames[np.unique(np.linspace(0, t - 1, min(t, 4)).round().astype(int))]])
+                           for f in frames[evenly_spaced(t, 4)]])
         order = stacking_order(pal, sample, opts.order)
     return Palette(pal[order], background=bg, order=opts.order)
 

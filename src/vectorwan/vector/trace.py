@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
-from vectorwan.vector.palette import TRANSPARENT, Palette, Quantizer, hex_color, to_lab
+from vectorwan.colour import to_lab
+from vectorwan.vector.palette import TRANSPARENT, Palette, Quantizer, hex_color
 
 WHITE = (255, 255, 255)
 
