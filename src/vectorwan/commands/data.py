@@ -9,14 +9,9 @@ def add_arguments(p) -> None:
     add_config_arguments(p)
 
 
-def print_report(cfg) -> None:
-    from vectorwan.data.dataset import discover
-    from vectorwan.data.report import build_report
-
-    ds = discover(cfg.data.path)
-    print("\n".join(build_report(ds, cfg.data.trigger).lines(ds)))
-
-
 def run(args) -> int:
-    print_report(load(args))
+    from vectorwan.data.report import dataset_report  # numpy, PIL: not for --help
+
+    cfg = load(args)
+    print("\n".join(dataset_report(cfg.data.path, cfg.data.trigger)))
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from vectorwan.commands._config_args import add_config_arguments, load
 
 
@@ -12,14 +14,12 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from vectorwan.commands.data import print_report
-    from vectorwan.train.loop import train
+    from vectorwan.data.report import dataset_report  # numpy, PIL: not for --help
+    from vectorwan.train.loop import train  # torch
 
     cfg = load(args)
-    import os
-
     if not args.no_report and os.environ.get("RANK", "0") == "0":
-        print_report(cfg)
+        print("\n".join(dataset_report(cfg.data.path, cfg.data.trigger)))
     summary = train(cfg, resume=args.resume)
     if summary["is_main"]:
         what = f"LoRA on {summary['lora_modules']} modules" if summary["mode"] == "lora" else "full fine-tune"

@@ -1,13 +1,18 @@
-"""The dataset report printed before training: what is there and what is wrong with it."""
+"""The dataset report printed before training: what is there and what is wrong with it.
+
+:func:`dataset_report` is the entry (a dataset path → printable lines); :func:`build_report`
+summarises an already discovered :class:`~vectorwan.data.dataset.Dataset`.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from vectorwan.data.dataset import Dataset, split_tags
+from vectorwan.data.dataset import Dataset, discover, split_tags
 from vectorwan.errors import UserError
 from vectorwan.frames import read_frames
 
@@ -40,6 +45,15 @@ class Report:
             out.append(f"  trigger:  missing from {self.trigger_missing} captions (it is prepended when training)")
         out += [f"  problem:  {p}" for p in self.problems] or ["  problems: none"]
         return out
+
+
+def dataset_report(path: str | Path, trigger: str = "") -> list[str]:
+    """Discover the dataset at ``path``, read every item and return the report's lines.
+
+    An unreadable item or a bad metadata file raises :class:`~vectorwan.errors.UserError`.
+    """
+    ds = discover(path)
+    return build_report(ds, trigger).lines(ds)
 
 
 def build_report(ds: Dataset, trigger: str = "", strict: bool = True) -> Report:
