@@ -1,10 +1,6 @@
-"""The toy world of issue #6: procedural flat-shape clips with ground truth, and the
-automatic checks (dominant colour, shape, motion) that score generated clips against a prompt.
+"""The toy world: procedural flat-shape clips with ground truth (:mod:`~vectorwan.toy.world`), the
+automatic checks that score generated clips against a prompt (:mod:`~vectorwan.toy.checks`), the
+character task, and the stages that build the shipped toy base (``--model toy``).
+
+Import the submodules themselves; the package imports nothing, so ``vectorwan --help`` stays quick.
 """
-
-from vectorwan.toy.world import (
-    COLOURS, MOTIONS, SHAPES, TEMPLATE, ToyClip, all_prompts, caption, make_dataset, parse_caption, render_clip,
-)
-
-__all__ = ["COLOURS", "MOTIONS", "SHAPES", "TEMPLATE", "ToyClip", "all_prompts", "caption", "make_dataset",
-           "parse_caption", "render_clip"]

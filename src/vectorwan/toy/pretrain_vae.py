@@ -21,100 +21,26 @@ Stage one of the toy base model (issue #6): the DiT comes later and trains on th
   (``save_pretrained``, loadable by ``AutoencoderKLWan.from_pretrained``), ``optimizer.pt``
   (read back with ``torch.load(weights_only=True)``) and ``state.json`` (step, config).
   ``OUT_DIR/vae_log.jsonl``: one JSON line per step.
+* Config: :class:`~vectorwan.toy.vae_config.VaeTrainConfig` (re-exported here), whose fields are
+  also `vectorwan toy pretrain-vae`'s flags.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from vectorwan.errors import UserError
+from vectorwan.toy.vae_config import VaeTrainConfig  # the run's settings (re-exported here)
 
 HELD_OUT_SEED0 = 2**31  # training draws clip seeds in [0, 2**31); held-out clips start here
-N_HELD_OUT = 8
 CHECKPOINT = "checkpoint"
-PROBE_TARGETS = ("colour", "palette")
-PROBE_AT = ("latent", "decoder")
 LOG = "vae_log.jsonl"
-
-
-@dataclass
-class VaeTrainConfig:
-    out_dir: str
-    steps: int = 1000
-    batch_size: int = 4
-    lr: float = 1e-3
-    frames: int = 17  # >= 9 and 4n+1: a VAE trained on 5 frames fails on 17
-    size: int = 64
-    base_dim: int = 16
-    dim_mult: list[int] = field(default_factory=lambda: [1, 2, 2, 2])
-    z_dim: int = 16
-    num_res_blocks: int = 1
-    kl_weight: float = 1e-6
-    fg_weight: float = 10.0  # shape pixels (not white) weigh this much more than background ones
-    mse_weight: float = 1.0  # + this × squared error (L1 alone sits on an all-white output for hundreds of steps)
-    chroma_weight: float = 0.0  # + this × L1 of the chroma (pixel minus its grey) error, foreground-weighted
-    probe_weight: float = 0.0  # + this × colour_probe_loss: colours must be readable from latent directions
-    probe_target: str = "colour"  # what the probe reads: "colour" (mean RGB) or "palette" (which world colour, one-hot)
-    probe_at: str = "latent"  # where: the latents' directions, or the decoder's first features ("decoder")
-    posterior: str = "sample"  # "sample" (a VAE) or "mode" (decode the mean: what the DiT's cache uses)
-    balanced: bool = False  # every colour in every batch (batch_spec)
-    anchors: list[str] = field(default_factory=list)  # + one fixed clip per entry in every batch (anchor_spec)
-    striped: float = 0.0  # this share of training clips get dark bands across the body (texture; see is_striped)
-    init: str = ""  # start from this VAE folder instead of a fresh initialisation
-    decoder_only: bool = False  # freeze encoder + quant_conv (latents stay valid for a DiT trained on them)
-    seed: int = 0
-    save_every: int = 100
-    eval_every: int = 50
-    n_eval: int = N_HELD_OUT
-
-    def validate(self) -> None:
-        if self.frames < 9 or (self.frames - 1) % 4:
-            raise UserError(f"--frames must be 4n+1 and at least 9 (9, 13, 17, ...), got {self.frames}")
-        if self.size < 16 or self.size % 16:
-            raise UserError(f"--size must be a positive multiple of 16, got {self.size}")
-        for name in ("steps", "batch_size", "save_every", "eval_every", "n_eval"):
-            if int(getattr(self, name)) < 1:
-                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise UserError(f"--lr must be positive, got {self.lr}")
-        if self.posterior not in ("sample", "mode"):
-            raise UserError(f"--posterior must be 'sample' or 'mode', got {self.posterior!r}")
-        if not 0.0 <= self.striped <= 1.0:
-            raise UserError(f"--striped must be in [0, 1], got {self.striped}")
-        if self.chroma_weight < 0:
-            raise UserError(f"--chroma-weight must be >= 0, got {self.chroma_weight}")
-        if self.probe_weight < 0:
-            raise UserError(f"--probe-weight must be >= 0, got {self.probe_weight}")
-        if self.probe_target not in PROBE_TARGETS:
-            raise UserError(f"--probe-target must be one of {', '.join(PROBE_TARGETS)}, got {self.probe_target!r}")
-        if self.probe_at not in PROBE_AT:
-            raise UserError(f"--probe-at must be one of {', '.join(PROBE_AT)}, got {self.probe_at!r}")
-        from vectorwan.toy import world
-
-        if any(c not in world.COLOURS for c in self.anchors):
-            raise UserError(f"--anchors must name world colours ({', '.join(world.COLOURS)}), got {' '.join(self.anchors)}")
-        if self.probe_weight and self.decoder_only and self.probe_at == "latent":
-            raise UserError("--probe-weight on latents trains the encoder; with --decoder-only use --probe-at decoder")
-
-    def model_fields(self) -> dict:
-        """Everything that must match between a checkpoint and a resumed run (all but steps/out_dir/...)."""
-        d = dataclasses.asdict(self)
-        for k in ("out_dir", "steps", "save_every", "eval_every"):
-            d.pop(k)
-        for k, default in (("chroma_weight", 0.0), ("posterior", "sample"), ("balanced", False), ("striped", 0.0),
-                           ("probe_weight", 0.0), ("probe_target", "colour"),
-                           ("probe_at", "latent"), ("anchors", [])):  # older checkpoints lack them
-            if d[k] == default:
-                d.pop(k)
-        return d
 
 
 def build_vae(cfg: VaeTrainConfig):
@@ -367,7 +293,7 @@ def hue_check(vae, frames: int = 9, size: int = 64) -> dict:
     Returns ``{"accuracy": fraction named right, "decoded": {colour: [names per shape]}}``. PSNR is
     dominated by the white background and does not show hues collapsing; this does.
     """
-    from vectorwan.generate import to_uint8
+    from vectorwan.frames import to_uint8
     from vectorwan.toy import checks, world
 
     decoded: dict[str, list[str]] = {}
@@ -456,11 +382,11 @@ def pretrain_vae(cfg: VaeTrainConfig, resume: bool = False, progress: bool = Tru
     Returns ``{"step", "loss", "psnr", "checkpoint", "seconds", "steps_per_s"}`` (psnr: last
     held-out PSNR in dB, through the clamped ``decode()``).
     """
+    cfg.validate()  # before importing torch: bad input fails fast
     import torch
     from diffusers import AutoencoderKLWan
     from tqdm.auto import tqdm
 
-    cfg.validate()
     out = Path(cfg.out_dir)
     state = load_checkpoint(out)
     if state is not None and not resume:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -284,9 +285,20 @@ def still_caption(colour: str, shape: str) -> str:
     return f"{colour} {shape}, white background"
 
 
+def parse_repeat(specs: Iterable[str]) -> dict[str, int]:
+    """``--repeat``'s ``COLOUR=N`` strings -> ``{colour: N}`` (make_dataset checks the colours)."""
+    repeat = {}
+    for spec in specs:
+        colour, _, n = spec.partition("=")
+        if not n.isdigit():
+            raise UserError(f"--repeat {spec}: give COLOUR=N, e.g. --repeat purple=3")
+        repeat[colour] = int(n)
+    return repeat
+
+
 def make_dataset(root: str | Path, n_per_prompt: int = 1, seed: int = 0, *, frames: int = FRAMES,
                  size: int = SIZE, fps: float = FPS, stills_per_prompt: int = 0,
-                 repeat: dict[str, int] | None = None) -> Path:
+                 repeat: Mapping[str, int] | Iterable[str] | None = None) -> Path:
     """Write ``90 × n_per_prompt`` clips (and ``90 × stills_per_prompt`` stills) in the reference
     dataset format.
 
@@ -299,16 +311,16 @@ def make_dataset(root: str | Path, n_per_prompt: int = 1, seed: int = 0, *, fram
     latent frame) beside clips, as Wan was, so a LoRA trained on stills carries over to video.
     ``repeat`` (colour -> N) lists every clip and still of that colour N times in metadata.csv
     (the N-1 extra rows after all others, in order; files are written once), so training draws
-    that colour N times as often.
+    that colour N times as often; it may also be ``COLOUR=N`` strings (see :func:`parse_repeat`).
     """
     from vectorwan.atomic import atomic_path, write_json
     from vectorwan.frames import write_frames
 
+    repeat = dict(repeat) if isinstance(repeat, Mapping) else parse_repeat(repeat or ())
     if n_per_prompt < 1:
         raise UserError(f"--per-prompt must be >= 1 (got {n_per_prompt})")
     if stills_per_prompt < 0:
         raise UserError(f"--stills-per-prompt must be >= 0 (got {stills_per_prompt})")
-    repeat = dict(repeat or {})
     for colour, n in repeat.items():
         if colour not in COLOURS or int(n) < 1:
             raise UserError(f"--repeat {colour}={n}: give COLOUR=N with a colour of {', '.join(COLOURS)} and N >= 1")
