@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from vectorwan.generate import Engine, Request, to_uint8
+from vectorwan.frames import to_uint8
+from vectorwan.generate import Engine, Request
 from vectorwan.models.loading import export_tiny
 
 SMALL = dict(height=32, width=32, steps=2, guidance=4.0, shift=3.0, seed=3, negative_prompt="blurry")
@@ -16,7 +17,7 @@ def exported(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def engine(exported):
-    return Engine(str(exported))
+    return Engine.load(str(exported))
 
 
 def test_generate_equals_the_diffusers_pipeline(exported, engine):
@@ -81,8 +82,8 @@ def test_lora_scale_zero_equals_no_lora(exported, engine, tmp_path):
     f = tmp_path / "l.safetensors"
     write_lora(LoraFile("comfyui", mods, {}), f, "comfyui")
     base, _ = engine.run(Request(prompt="p", frames=1, **SMALL))
-    zero, _ = Engine(str(exported), [(str(f), 0.0)]).run(Request(prompt="p", frames=1, **SMALL))
-    one, _ = Engine(str(exported), [(str(f), 1.0)]).run(Request(prompt="p", frames=1, **SMALL))
+    zero, _ = Engine.load(str(exported), [(str(f), 0.0)]).run(Request(prompt="p", frames=1, **SMALL))
+    one, _ = Engine.load(str(exported), [(str(f), 1.0)]).run(Request(prompt="p", frames=1, **SMALL))
     assert np.abs(zero - base).max() <= 1e-6
     assert np.abs(one - base).max() > 1e-3
 

@@ -11,7 +11,7 @@ from vectorwan.toy.checks import accuracy_table, score_clip
 def test_toy_base_follows_colour_shape_and_motion_prompts_on_unseen_seeds():
     from vectorwan.generate import Engine
 
-    engine = Engine("toy")
+    engine = Engine.load("toy")
     prompts = world.all_prompts()[::3]  # 30 prompts: every colour, shape and motion
     texts = [world.caption(*p) for p in prompts]
     clips = generate_batch(engine, texts, [clip_seed(8000, i) for i in range(len(texts))])

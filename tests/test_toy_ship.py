@@ -10,7 +10,8 @@ import torch
 from vectorwan.models import loading
 from vectorwan.toy.base import init_toy_base
 from vectorwan.generate import sha256_file
-from vectorwan.toy.ship import SAMPLING, ship_toy
+from vectorwan.sampling import TOY as SAMPLING
+from vectorwan.toy.ship import ship_toy
 
 
 def _fake_dit_run(run, from_transformer, bias: float, steps: int, final_loss: float):
@@ -83,7 +84,7 @@ def test_model_toy_route_export_and_sampling_defaults(shipped, tmp_path, monkeyp
     pipe = WanPipeline.from_pretrained(tmp_path / "exp")
     assert torch.equal(pipe.transformer.proj_out.bias, trained.proj_out.bias)
     assert (tmp_path / "exp" / "manifest.json").is_file()
-    e = Engine("toy")
+    e = Engine.load("toy")
     assert e.defaults["negative_prompt"] == "" and e.defaults["max_sequence_length"] == 64
     assert (e.defaults["height"], e.defaults["frames"], e.defaults["guidance"]) == (64, 17, SAMPLING["guidance"])
 
@@ -98,12 +99,13 @@ def test_missing_toy_model_is_one_line(monkeypatch, tmp_path, capsys):
 
 def test_batched_accuracy_clips_equal_single_generation(shipped, monkeypatch):
     """Clip i of a batch is exactly what `vectorwan generate --seed clip_seed` makes alone."""
-    from vectorwan.generate import Engine, Request, to_uint8
+    from vectorwan.frames import to_uint8
+    from vectorwan.generate import Engine, Request
     from vectorwan.toy.accuracy import clip_seed, generate_batch
 
     out, _ = shipped
     monkeypatch.setattr(loading, "TOY_DIR", out)
-    e = Engine("toy")
+    e = Engine.load("toy")
     e.defaults.update(steps=2, frames=5, height=32, width=32)
     prompts = ["red circle, moving left, white background", "blue square, staying still, white background"]
     batch = generate_batch(e, prompts, [clip_seed(1000, 0), clip_seed(1000, 1)])

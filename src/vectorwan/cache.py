@@ -20,6 +20,7 @@ from vectorwan.atomic import atomic_path, write_json
 from vectorwan.config import Config
 from vectorwan.data.dataset import Dataset, caption_variants, discover
 from vectorwan.errors import UserError
+from vectorwan.train.validation import validation_settings
 
 MANIFEST = "manifest.json"
 VERSION = 1
@@ -83,10 +84,7 @@ def make_plan(cfg: Config, ds: Dataset, manifest: dict, latent_fp: str, text_fp:
         texts[empty_key] = ""
     validation = []
     if cfg.validation.every and cfg.validation.prompts:
-        from vectorwan.generate import WAN_NEGATIVE_PROMPT
-
-        neg = WAN_NEGATIVE_PROMPT if cfg.validation.negative_prompt is None else cfg.validation.negative_prompt
-        for c in [*cfg.validation.prompts, neg]:
+        for c in [*cfg.validation.prompts, validation_settings(cfg)["negative_prompt"]]:
             tk = _sha(c, text_fp, cfg.model.max_sequence_length)
             texts[tk] = c
             validation.append(tk)

@@ -91,11 +91,12 @@ class ValidationConfig:
     num_frames: int = 1
     height: int = 0  # 0 → data resolution
     width: int = 0
-    steps: int = 20
-    guidance: float = 5.0
-    shift: float = 3.0
+    # left out → the model's sampling default (its sampling.json; Wan's own without one)
+    steps: int | None = None
+    guidance: float | None = None
+    shift: float | None = None
     seed: int = 0
-    negative_prompt: str | None = None  # None → Wan's standard negative prompt ("" for the toy base)
+    negative_prompt: str | None = None
 
 
 @dataclass

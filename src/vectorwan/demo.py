@@ -14,14 +14,25 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
+from vectorwan.atomic import atomic_path, write_json, write_text
+from vectorwan.cache import build_cache
+from vectorwan.config import load_config
+from vectorwan.data.report import dataset_report
+from vectorwan.evaluate import run as evaluate
+from vectorwan.evaluate.plots import line_chart
+from vectorwan.frames import write_frames
+from vectorwan.toy.accuracy import cell, character_scores, read_stills
+from vectorwan.toy.character import TRIGGER, make_character_dataset
+from vectorwan.toy.world import render_clip
+from vectorwan.vector import files as vector_files
 
 RECIPE = Path(__file__).resolve().parents[2] / "configs" / "toy_character.toml"
 
 
 def find_dataset(out: Path, data: str | None, trigger: str) -> tuple[Path, str, str]:
     """(path, trigger, description)."""
-    from vectorwan.toy.character import TRIGGER, make_character_dataset
-
     if data:
         return Path(data), trigger, "given"
     if (out / "data" / "metadata.csv").is_file():
@@ -30,11 +41,6 @@ def find_dataset(out: Path, data: str | None, trigger: str) -> tuple[Path, str, 
 
 
 def loss_plot(log: Path, out: Path) -> Path:
-    from PIL import Image
-
-    from vectorwan.atomic import atomic_path
-    from vectorwan.evaluate.plots import line_chart
-
     losses = [json.loads(l)["loss"] for l in log.read_text().splitlines()]
     k = max(1, len(losses) // 20)
     smooth = np.convolve(losses, np.ones(k) / k, mode="valid").tolist()
@@ -54,11 +60,6 @@ def score_table(base: dict, lora: dict) -> list[str]:
 
 def trigger_sheet(scores: dict, out: Path) -> Path:
     """Rows: base, LoRA; columns: the trigger prompts (frames 0, middle, last; green frame = motion right)."""
-    from PIL import Image
-
-    from vectorwan.atomic import atomic_path
-    from vectorwan.toy.accuracy import cell
-
     rows = []
     for name in ("base", "lora"):
         sc = scores[name]
@@ -70,11 +71,8 @@ def trigger_sheet(scores: dict, out: Path) -> Path:
 
 
 def run_demo(out: str | Path, steps: int | None = None, data: str | None = None, trigger: str = "") -> dict:
-    from vectorwan.cache import build_cache
-    from vectorwan.commands.data import print_report
-    from vectorwan.config import load_config
     from vectorwan.generate import Engine, Request, generate
-    from vectorwan.train.loop import train
+    from vectorwan.train.loop import train  # torch
 
     out = Path(out)
     t_start = time.perf_counter()
@@ -89,7 +87,7 @@ def run_demo(out: str | Path, steps: int | None = None, data: str | None = None,
                       f"validation.every={max(1, steps // 2)}"]
     cfg = load_config(RECIPE, overrides)
     steps = cfg.train.max_steps or cfg.train.steps_per_epoch * cfg.train.epochs
-    print_report(cfg)
+    print("\n".join(dataset_report(cfg.data.path, cfg.data.trigger)))
     t = time.perf_counter()
     print("[2/6] cache: VAE latents + UMT5 embeddings")
     build_cache(cfg)
@@ -105,20 +103,15 @@ def run_demo(out: str | Path, steps: int | None = None, data: str | None = None,
     print("[4/6] generate: T2I, T2V, V2V with the new LoRA; trigger prompts scored, LoRA vs base")
     t = time.perf_counter()
     lora = summary["weights"]
-    engine = Engine("toy", [(lora, 1.0)])
+    engine = Engine.load("toy", [(lora, 1.0)])
     gen = {}
     gen["t2i"] = generate(engine, Request(prompt=prompt.replace("moving left", "staying still"), task="t2i", seed=1),
                           out / "generate" / "t2i.png")[0]
     gen["t2v"] = generate(engine, Request(prompt=prompt, task="t2v", seed=1), out / "generate" / "t2v.mp4")[0]
-    from vectorwan.frames import write_frames
-    from vectorwan.toy.world import render_clip
-
     source = write_frames(out / "generate" / "v2v_source.mp4", render_clip("orange", "circle", "moving right", 3).frames, 16)
     gen["v2v"] = generate(engine, Request(prompt=prompt.replace("left", "right"), task="v2v", video=str(source),
                                           strength=0.7, seed=1), out / "generate" / "v2v.mp4")[0]
-    base = generate(Engine("toy"), Request(prompt=prompt, task="t2v", seed=1), out / "generate" / "t2v_base.mp4")[0]
-    from vectorwan.toy.accuracy import character_scores, read_stills
-
+    base = generate(Engine.load("toy"), Request(prompt=prompt, task="t2v", seed=1), out / "generate" / "t2v_base.mp4")[0]
     stills = read_stills(data_path)
     scores = {name: character_scores("toy", loras, stills, trigger, seeds=(7000, 7001))
               for name, loras in (("base", []), ("lora", [(lora, 1.0)]))}
@@ -126,18 +119,17 @@ def run_demo(out: str | Path, steps: int | None = None, data: str | None = None,
     sheet = trigger_sheet(scores, out / "trigger_prompts.png")
 
     print("[5/6] eval (LoRA vs base, same seed) and vectorize (animated SVG + Lottie)")
-    from vectorwan.cli import main as cli
-
     t = time.perf_counter()
     ref = data_path / "train" if (data_path / "train").is_dir() else data_path
-    rc_eval = cli(["eval", gen["t2v"]["output"], "--baseline", base["output"], "--reference", str(ref),
-                   "--out", str(out / "eval")])
-    rc_svg = cli(["vectorize", gen["t2v"]["output"], "--out", str(out / "vector" / "t2v.svg"),
-                  "--deflicker-out", str(out / "vector" / "t2v_locked.mp4")])
-    rc_lottie = cli(["vectorize", gen["t2v"]["output"], "--out", str(out / "vector" / "t2v_lottie.json")])
+    rep, paths = evaluate.evaluate_clips([gen["t2v"]["output"]], out / "eval", baseline=[base["output"]],
+                                         reference=str(ref))
+    print(evaluate.summary_line(rep, paths, time.perf_counter() - t))
+    for target, deflicker in ((out / "vector" / "t2v.svg", out / "vector" / "t2v_locked.mp4"),
+                              (out / "vector" / "t2v_lottie.json", None)):
+        t_vec = time.perf_counter()
+        vec, written = vector_files.vectorize_file(gen["t2v"]["output"], target, deflicker=deflicker)
+        print(vector_files.summary_line(vec, written, time.perf_counter() - t_vec))
     timings["eval_vectorize_s"] = time.perf_counter() - t
-    if rc_eval or rc_svg or rc_lottie:
-        raise RuntimeError(f"demo: eval/vectorize failed (exit codes {rc_eval}, {rc_svg}, {rc_lottie})")
     timings["total_s"] = time.perf_counter() - t_start
 
     result = {
@@ -154,8 +146,6 @@ def run_demo(out: str | Path, steps: int | None = None, data: str | None = None,
         "timings": {k: round(v, 1) for k, v in timings.items()},
         "trigger_prompts": {name: {k: v for k, v in sc.items() if k != "clips"} for name, sc in scores.items()},
     }
-    from vectorwan.atomic import write_json, write_text
-
     write_json(out / "summary.json", result)
     lines = ["# vectorwan demo", "", f"- dataset: {what} (`{data_path}`)", f"- LoRA: `{lora}`",
              f"- loss plot: `{plot}`  (mean of first 10 steps {result['first_loss_mean10']:.3f} → last 10 "

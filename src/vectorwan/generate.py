@@ -7,28 +7,25 @@ model, output files by extension with a JSON sidecar and a contact sheet, batche
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
+import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from vectorwan import __version__
+from vectorwan.atomic import atomic_path, write_json
+from vectorwan.data.dataset import round_frames
+from vectorwan.data.load import resize_crop
 from vectorwan.errors import UserError
+from vectorwan.frames import composite, contact_sheet, read_frames, to_uint8, write_frames
+from vectorwan.models.loading import (ModelSource, fingerprint, load_pipeline, resolve, sampling_defaults, torch_dtype,
+                                      with_shift)
 
-# Wan 2.1's own negative prompt (wan/configs/shared_config.py, `sample_neg_prompt`)
-WAN_NEGATIVE_PROMPT = (
-    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，"
-    "丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，"
-    "杂乱的背景，三条腿，背景人很多，倒着走"
-)
-# Wan 2.1 T2V 1.3B defaults (480p); the tiny model gets small ones
-WAN_DEFAULTS = dict(height=480, width=832, frames=81, steps=50, guidance=5.0, shift=3.0, fps=16,
-                    negative_prompt=WAN_NEGATIVE_PROMPT, max_sequence_length=512)
-TINY_DEFAULTS = dict(WAN_DEFAULTS, height=64, width=64, frames=17, steps=10)
-# keys a model folder's sampling.json may set (the settings the model was trained / evaluated with)
-SAMPLING_KEYS = ("height", "width", "frames", "steps", "guidance", "shift", "fps", "negative_prompt",
-                 "max_sequence_length")
 VIDEO_OUT = {".mp4", ".webm", ".gif", ".webp", ".mov", ".mkv"}
 
 
@@ -50,58 +47,57 @@ class Request:
     fps: float | None = None
 
 
-@dataclass
+OFFLOAD = ("none", "model", "sequential", "group")
+
+
 class Engine:
-    """A loaded pipeline (T2V and V2V share components) with its LoRAs applied."""
+    """A loaded T2V pipeline and a V2V pipeline sharing its components, with LoRAs applied, and the
+    model's sampling defaults (its ``sampling.json``, :mod:`vectorwan.sampling`).
 
-    model: str
-    loras: list[tuple[str, float]] = field(default_factory=list)
-    fuse: bool = False
-    offload: str = "none"  # none | model | sequential | group
-    vae_tiling: bool = False
-    dtype: str = "auto"
+    Build one with :meth:`Engine.load`; the constructor only stores what it is given.
+    """
 
-    def __post_init__(self):
+    def __init__(self, model: str, source: ModelSource, t2v, v2v, defaults: dict,
+                 loras: list[tuple[str, float]], fuse: bool = False):
+        self.model, self.source, self.t2v, self.v2v = model, source, t2v, v2v
+        self.defaults, self.loras, self.fuse = defaults, loras, fuse
+
+    @classmethod
+    def load(cls, model: str, loras=(), *, fuse: bool = False, offload: str = "none", vae_tiling: bool = False,
+             dtype: str = "auto", sampling: dict | None = None) -> Engine:
+        """Load ``model`` (any route of :func:`~vectorwan.models.loading.resolve`) with ``loras``
+        (``[(file, scale)]``, any format). ``sampling``: settings that replace the model's defaults."""
         import torch
         from diffusers import WanVideoToVideoPipeline
 
-        from vectorwan.models.loading import load_pipeline, resolve, torch_dtype
-
-        self.source = resolve(self.model)
-        dt = torch_dtype(self.dtype, "bf16")
-        self.t2v = load_pipeline(self.source, dtype=dt)
-        if self.source.kind == "tiny":
-            self.defaults = dict(TINY_DEFAULTS)
-        else:
-            self.defaults = dict(WAN_DEFAULTS)
-            sampling = Path(self.source.location) / "sampling.json"
-            if sampling.is_file():
-                s = json.loads(sampling.read_text())
-                self.defaults.update({k: s[k] for k in SAMPLING_KEYS if k in s})
-        if self.loras:
+        if offload not in OFFLOAD:
+            raise UserError(f"offload '{offload}': use one of {', '.join(OFFLOAD)}")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        if offload != "none" and device != "cuda":
+            raise UserError(f"offload '{offload}' needs a CUDA GPU; turn it off on a CPU")
+        source = resolve(model)
+        defaults = {**sampling_defaults(source), **(sampling or {})}
+        t2v = load_pipeline(source, dtype=torch_dtype(dtype, "bf16"))
+        loras = list(loras)
+        if loras:
             from vectorwan.models.lora_apply import apply_loras
 
-            apply_loras(self.t2v, self.loras, fuse=self.fuse)
-        import inspect
-
+            apply_loras(t2v, loras, fuse=fuse)
         accepted = inspect.signature(WanVideoToVideoPipeline.__init__).parameters
-        self.v2v = WanVideoToVideoPipeline(**{k: v for k, v in self.t2v.components.items() if k in accepted})
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        if self.offload != "none" and device != "cuda":
-            raise UserError(f"--offload {self.offload} needs a CUDA GPU; drop it on a CPU")
-        for pipe in (self.t2v, self.v2v):
-            if self.offload == "model":
+        v2v = WanVideoToVideoPipeline(**{k: v for k, v in t2v.components.items() if k in accepted})
+        for pipe in (t2v, v2v):
+            if offload == "model":
                 pipe.enable_model_cpu_offload()
-            elif self.offload == "sequential":
+            elif offload == "sequential":
                 pipe.enable_sequential_cpu_offload()
             elif device == "cuda":
                 pipe.to(device)
-        if self.offload == "group":
-            self.t2v.transformer.enable_group_offload(onload_device=torch.device("cuda"), offload_device=torch.device("cpu"),
-                                                      offload_type="block_level", num_blocks_per_group=1)
-        if self.vae_tiling:
-            self.t2v.vae.enable_tiling()
-        self.device = device
+        if offload == "group":
+            t2v.transformer.enable_group_offload(onload_device=torch.device("cuda"), offload_device=torch.device("cpu"),
+                                                 offload_type="block_level", num_blocks_per_group=1)
+        if vae_tiling:
+            t2v.vae.enable_tiling()
+        return cls(model, source, t2v, v2v, defaults, loras, fuse)
 
     def settings(self, req: Request) -> dict:
         d = self.defaults
@@ -111,41 +107,37 @@ class Engine:
             s["frames"] = 1
         for k in ("height", "width"):
             if s[k] <= 0 or s[k] % 16:
-                raise UserError(f"--{k} {s[k]}: must be a positive multiple of 16")
+                raise UserError(f"{k} {s[k]}: must be a positive multiple of 16")
         if s["frames"] < 1 or (s["frames"] - 1) % 4:
-            raise UserError(f"--frames {s['frames']}: Wan needs 4n+1 frames (1, 5, 9, ..., 81)")
+            raise UserError(f"frames {s['frames']}: Wan needs 4n+1 frames (1, 5, 9, ..., 81)")
         if s["steps"] < 1:
-            raise UserError(f"--steps {s['steps']}: must be ≥ 1")
+            raise UserError(f"steps {s['steps']}: must be ≥ 1")
         return s
 
     def negative_prompt(self, req: Request) -> str:
         return self.defaults["negative_prompt"] if req.negative_prompt is None else req.negative_prompt
 
-    def _scheduler(self, pipe, shift: float):
-        from diffusers import UniPCMultistepScheduler
-
-        cfg = dict(pipe.scheduler.config)
-        if cfg.get("flow_shift") != shift:
-            pipe.scheduler = UniPCMultistepScheduler.from_config(cfg, flow_shift=shift)
+    @staticmethod
+    def _scheduler(pipe, shift: float):
+        pipe.scheduler = with_shift(pipe.scheduler, shift)
 
     def run(self, req: Request) -> tuple[np.ndarray, dict]:
         """Frames as float32 K×F×H×W×3 in [0, 1] (exactly what the pipeline returns) + settings."""
         import torch
 
         s = self.settings(req)
-        neg = self.negative_prompt(req)
-        gen = torch.Generator(device="cpu").manual_seed(req.seed)
-        common = dict(self._call_args(s, req.prompt, neg, gen), num_videos_per_prompt=req.num_videos)
-        if req.task == "v2v":
+        frames = None
+        if req.task == "v2v":  # the input sets size, length and fps
             frames, fps = self.input_video(req, s)
             s["frames"], s["fps"] = len(frames), req.fps or fps
-            if int(s["steps"] * req.strength) < 1:  # no denoising step left: the VAE round trip
-                return self.round_trip(frames)[None], s
+        gen = torch.Generator(device="cpu").manual_seed(req.seed)
+        common = dict(self._call_args(s, req.prompt, self.negative_prompt(req), gen), num_videos_per_prompt=req.num_videos)
+        if frames is not None and int(s["steps"] * req.strength) < 1:  # no denoising step left: the VAE round trip
+            return self.round_trip(frames)[None], s
+        if frames is not None and req.strength < 1:
             self._scheduler(self.v2v, s["shift"])
-            from PIL import Image
-
             out = self.v2v(video=[Image.fromarray(f) for f in frames], strength=req.strength, **common).frames
-        else:
+        else:  # T2V; strength 1 keeps nothing of the input (the V2V pipeline's first σ is 1 − 1e-6, not 1)
             self._scheduler(self.t2v, s["shift"])
             out = self.t2v(num_frames=s["frames"], **common).frames
         return np.asarray(out, dtype=np.float32), s
@@ -167,12 +159,8 @@ class Engine:
                     max_sequence_length=self.defaults["max_sequence_length"], output_type="np")
 
     def input_video(self, req: Request, s: dict) -> tuple[np.ndarray, float]:
-        from vectorwan.data.dataset import round_frames
-        from vectorwan.data.load import resize_crop
-        from vectorwan.frames import composite, read_frames
-
         if not req.video:
-            raise UserError("--task v2v needs --video INPUT")
+            raise UserError("task v2v needs an input video (generate --video INPUT)")
         clip = read_frames(req.video)
         frames = composite(clip.frames)
         n = round_frames(min(len(frames), req.frames or len(frames)))
@@ -196,8 +184,12 @@ class Engine:
         return np.asarray(y[0], dtype=np.float32)
 
 
-def to_uint8(frames: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(frames * 255.0), 0, 255).astype(np.uint8)
+def parse_lora(spec: str) -> tuple[str, float]:
+    m = re.fullmatch(r"(.+?)(?::(-?[0-9]*\.?[0-9]+(?:e-?\d+)?))?", spec)
+    path, scale = m.group(1), float(m.group(2)) if m.group(2) else 1.0
+    if not Path(path).is_file():
+        raise UserError(f"--lora {path}: file not found")
+    return path, scale
 
 
 def sha256_file(path: str | Path) -> str:
@@ -217,19 +209,14 @@ def output_paths(out: Path, k: int, n: int) -> Path:
 
 def save_outputs(frames: np.ndarray, out: Path, settings: dict, record: dict) -> list[dict]:
     """Write each of K clips to ``out`` (by extension), a ``.json`` sidecar and a contact sheet."""
-    from PIL import Image
-
-    from vectorwan.atomic import atomic_path, write_json
-    from vectorwan.frames import contact_sheet, write_frames
-
     ext = out.suffix.lower()
     if ext and ext not in VIDEO_OUT | {".png"}:
-        raise UserError(f"--out {out}: unsupported extension '{ext}'; use .mp4, .webm, .gif, .webp, .png or a folder")
+        raise UserError(f"{out}: unsupported output extension '{ext}'; use .mp4, .webm, .gif, .webp, .png or a folder")
     written = []
     for k, clip in enumerate(to_uint8(frames)):
         path = output_paths(out, k, len(frames))
         if ext == ".png" and len(clip) > 1:
-            raise UserError(f"--out {out}: a .png holds one frame; use .mp4/.gif/.webp or a folder for {len(clip)} frames")
+            raise UserError(f"{out}: a .png holds one frame; use .mp4/.gif/.webp or a folder for {len(clip)} frames")
         write_frames(path, clip, fps=settings["fps"])
         sheet = path.with_name(path.name + ".sheet.png")
         with atomic_path(sheet) as tmp:
@@ -243,9 +230,6 @@ def save_outputs(frames: np.ndarray, out: Path, settings: dict, record: dict) ->
 def make_record(engine: Engine, req: Request) -> dict:
     import diffusers
     import torch
-
-    from vectorwan import __version__
-    from vectorwan.models.loading import fingerprint
 
     return {
         "vectorwan": __version__, "diffusers": diffusers.__version__, "torch": torch.__version__,

@@ -40,14 +40,6 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, help=".mp4 .webm .gif .webp, .png (t2i) or a folder; with --prompts: a folder")
 
 
-def parse_lora(spec: str) -> tuple[str, float]:
-    m = re.fullmatch(r"(.+?)(?::(-?[0-9]*\.?[0-9]+(?:e-?\d+)?))?", spec)
-    path, scale = m.group(1), float(m.group(2)) if m.group(2) else 1.0
-    if not Path(path).is_file():
-        raise UserError(f"--lora {path}: file not found")
-    return path, scale
-
-
 def _task(task, video, out) -> str:
     if task:
         return task
@@ -83,7 +75,7 @@ def read_batch(path: str) -> list[dict]:
 def run(args) -> int:
     from tqdm.auto import tqdm
 
-    from vectorwan.generate import Engine, Request, generate
+    from vectorwan.generate import Engine, Request, generate, parse_lora
 
     if bool(args.prompt) == bool(args.prompts):
         raise UserError("give exactly one of --prompt or --prompts")
@@ -104,7 +96,7 @@ def run(args) -> int:
             slug = re.sub(r"[^a-z0-9]+", "-", item["prompt"].lower()).strip("-")[:40]
             out = out_dir / item.pop("out", f"{i:03d}-{slug}{ext}")
             jobs.append(({**base, **{k: v for k, v in item.items() if k != "task"}}, out, task))
-    engine = Engine(args.model, loras, fuse=args.fuse, offload=args.offload, vae_tiling=args.vae_tiling, dtype=args.dtype)
+    engine = Engine.load(args.model, loras, fuse=args.fuse, offload=args.offload, vae_tiling=args.vae_tiling, dtype=args.dtype)
     for kw, out, task in tqdm(jobs, desc="generate", disable=len(jobs) == 1):
         req = Request(task=_task(task, kw.get("video"), out), **{k: v for k, v in kw.items() if k in Request.__dataclass_fields__})
         for w in generate(engine, req, out):

@@ -20,7 +20,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from vectorwan import sampling
+from vectorwan.atomic import atomic_path
 from vectorwan.errors import UserError
+from vectorwan.models import tiny
 
 PARTS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 ORIGINAL_T5 = "models_t5_umt5-xxl-enc-bf16.pth"
@@ -102,7 +105,7 @@ def _diffusers_part(location: str, part: str, dtype):
 
 
 def _original_part(location: str, part: str, dtype):
-    from vectorwan.models import tiny, wan_original
+    from vectorwan.models import wan_original  # torch
 
     root = Path(location)
     if part == "transformer":
@@ -128,8 +131,6 @@ def _original_part(location: str, part: str, dtype):
 def load_part(source: ModelSource | str, part: str, dtype=None):
     """Load one component (``transformer``, ``vae``, ``text_encoder``, ``tokenizer``, ``scheduler``)."""
     import torch
-
-    from vectorwan.models import tiny
 
     if isinstance(source, str):
         source = resolve(source)
@@ -181,8 +182,6 @@ def fingerprint(source: ModelSource | str, parts=("vae", "text_encoder")) -> str
 
     Hashes configs and weight-file names/sizes/mtimes, not the (multi-GB) weights themselves.
     """
-    from vectorwan.models import tiny
-
     if isinstance(source, str):
         source = resolve(source)
     h = hashlib.sha256(source.kind.encode())
@@ -212,10 +211,7 @@ def fingerprint(source: ModelSource | str, parts=("vae", "text_encoder")) -> str
 
 def export_tiny(out_dir: str | Path, layout: str = "diffusers") -> Path:
     """Write the tiny model as a diffusers folder (``WanPipeline.from_pretrained`` loads it) or
-    in the original Wan 3-file layout."""
-    from vectorwan.atomic import atomic_path, write_json
-    from vectorwan.models import tiny
-
+    in the original Wan 3-file layout, with the ``sampling.json`` that ``--model tiny`` samples with."""
     out_dir = Path(out_dir)
     pipe = tiny.build_pipeline()
     with atomic_path(out_dir, suffix="") as tmp:
@@ -227,6 +223,33 @@ def export_tiny(out_dir: str | Path, layout: str = "diffusers") -> Path:
             save_original_layout(pipe.transformer, pipe.vae, pipe.text_encoder, tmp, tokenizer=pipe.tokenizer)
         else:
             raise UserError(f"--layout {layout}: use diffusers or original")
-        write_json(tmp / "sampling.json", {"steps": tiny.SAMPLING["steps"], "guidance": tiny.SAMPLING["guidance"],
-                                           "shift": tiny.SAMPLING["flow_shift"], "seed": tiny.TINY_SEED})
+        sampling.write(tmp, sampling.TINY)
     return out_dir
+
+
+def sampling_defaults(source: ModelSource | str) -> dict:
+    """The settings a model samples with by default: the folder's ``sampling.json`` over Wan's
+    defaults (:mod:`vectorwan.sampling`); the embedded tiny model's own; a hub model's snapshot."""
+    if isinstance(source, str):
+        source = resolve(source)
+    if source.kind == "tiny":
+        return dict(sampling.TINY)
+    return sampling.read(hub_snapshot(source.location) if source.kind == "hub" else source.location)
+
+
+def flow_scheduler(source: ModelSource | str, shift: float):
+    """The model's own flow-matching scheduler (its ``scheduler/`` config; Wan's UniPC for the tiny
+    model and the original layout), with ``flow_shift = shift``. Reads a config, no weights."""
+    if isinstance(source, str):
+        source = resolve(source)
+    if source.kind in ("tiny", "original"):
+        return tiny.build_scheduler(shift)
+    location = hub_snapshot(source.location) if source.kind == "hub" else source.location
+    return with_shift(_diffusers_part(location, "scheduler", None), shift)
+
+
+def with_shift(scheduler, shift: float):
+    """The flow scheduler ``scheduler`` with ``flow_shift = shift`` (itself when it already has it)."""
+    if scheduler.config.get("flow_shift") == shift:
+        return scheduler
+    return type(scheduler).from_config(dict(scheduler.config), flow_shift=shift)

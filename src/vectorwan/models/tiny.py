@@ -8,6 +8,8 @@ needs no vocabulary file).
 
 from __future__ import annotations
 
+from vectorwan import sampling
+
 TINY_TRANSFORMER = dict(
     patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=32, in_channels=16, out_channels=16,
     text_dim=32, freq_dim=256, ffn_dim=128, num_layers=2, cross_attn_norm=True,
@@ -22,7 +24,6 @@ TINY_TEXT_ENCODER = dict(
     feed_forward_proj="gated-gelu", dropout_rate=0.0, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
 )
 TINY_SEED = 0
-SAMPLING = dict(flow_shift=3.0, steps=4, guidance=5.0)
 
 
 def build_transformer(seed: int = TINY_SEED):
@@ -55,7 +56,7 @@ def build_tokenizer():
     return ByT5Tokenizer()
 
 
-def build_scheduler(flow_shift: float = SAMPLING["flow_shift"]):
+def build_scheduler(flow_shift: float = sampling.TINY["shift"]):
     from diffusers import UniPCMultistepScheduler
 
     return UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,

@@ -30,7 +30,7 @@ def clip_seed(seed: int, i: int) -> int:
 
 def generate_batch(engine, prompts: list[str], seeds: list[int]) -> np.ndarray:
     """uint8 N×T×H×W×3 clips, one per prompt, with the engine's defaults (the model's sampling.json)."""
-    from vectorwan.generate import to_uint8
+    from vectorwan.frames import to_uint8
 
     return to_uint8(engine.t2v_batch(prompts, seeds))
 
@@ -92,8 +92,7 @@ def run_accuracy(out_dir: str | Path, model: str = "toy", loras=(), seeds=(1000,
     from PIL import Image
 
     out = Path(out_dir)
-    engine = Engine(model, list(loras))
-    engine.defaults.update(sampling or {})
+    engine = Engine.load(model, loras, sampling=sampling)
     prompts = world.all_prompts()
     texts = [world.caption(*p) for p in prompts]
     results, sheet_clips = [], []
@@ -151,9 +150,7 @@ def character_scores(model: str, loras, stills: list[np.ndarray], trigger: str, 
     from vectorwan.generate import Engine
     from vectorwan.toy.identity import identity_score, reference_signature
 
-    engine = Engine(model, list(loras))
-    if steps:
-        engine.defaults["steps"] = steps
+    engine = Engine.load(model, loras, sampling={"steps": steps} if steps else None)
     refs = reference_signature(stills)
     items = [(s, i, p, m) for s in seeds for i, (p, m) in enumerate(trigger_prompts(trigger))]
     clips = generate_batch(engine, [p for _, _, p, _ in items], [clip_seed(s, i) for s, i, _, _ in items])

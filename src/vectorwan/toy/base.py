@@ -9,15 +9,18 @@ Issue #6's pipeline, standing on the project's own pieces:
 
 The folder holds a freshly initialised ``WanTransformer3DModel`` of the toy size, the (pre-trained)
 VAE with latent statistics measured on toy-world clips (so latents are normalised as Wan's are),
-the tiny frozen UMT5 encoder and byte tokenizer, Wan's UniPC flow scheduler and a
-``sampling.json``.
+the tiny frozen UMT5 encoder and byte tokenizer, Wan's UniPC flow scheduler, the toy base's ``sampling.json``
+(:data:`vectorwan.sampling.TOY`) and a ``manifest.json`` saying what it was made from.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from vectorwan import sampling
+from vectorwan.atomic import atomic_path, write_json
 from vectorwan.errors import UserError
+from vectorwan.models import tiny
 
 # issue #6's feasibility run: width 128, 6 layers, 4 heads (1.8 M parameters)
 TOY_TRANSFORMER = dict(
@@ -25,7 +28,6 @@ TOY_TRANSFORMER = dict(
     text_dim=32, freq_dim=256, ffn_dim=512, num_layers=6, cross_attn_norm=True,
     qk_norm="rms_norm_across_heads", rope_max_seq_len=64,
 )
-SAMPLING = {"steps": 20, "guidance": 4.0, "shift": 3.0}
 
 
 def latent_stats(vae, n_clips: int = 32, seed: int = 0) -> tuple[list[float], list[float]]:
@@ -57,8 +59,6 @@ def init_toy_base(out_dir: str | Path, vae_dir: str | Path | None = None, seed: 
     import torch
     from diffusers import AutoencoderKLWan, WanPipeline, WanTransformer3DModel
 
-    from vectorwan.atomic import atomic_path, write_json
-    from vectorwan.models import tiny
     from vectorwan.toy.pretrain_vae import VaeTrainConfig, build_vae
 
     if vae_dir is not None:
@@ -80,10 +80,12 @@ def init_toy_base(out_dir: str | Path, vae_dir: str | Path | None = None, seed: 
             torch.manual_seed(seed)
             transformer = WanTransformer3DModel(**TOY_TRANSFORMER)
     pipe = WanPipeline(tokenizer=tiny.build_tokenizer(), text_encoder=tiny.build_text_encoder(seed), vae=vae,
-                       transformer=transformer, scheduler=tiny.build_scheduler(SAMPLING["shift"]))
+                       transformer=transformer, scheduler=tiny.build_scheduler(sampling.TOY["shift"]))
     out_dir = Path(out_dir)
     with atomic_path(out_dir, suffix="") as tmp:
         pipe.save_pretrained(tmp, safe_serialization=True)
-        write_json(tmp / "sampling.json", {**SAMPLING, "seed": seed, "vae": str(vae_dir) if vae_dir else None,
+        sampling.write(tmp, sampling.TOY)
+        write_json(tmp / "manifest.json", {"made_by": "vectorwan toy init-base", "seed": seed,
+                                           "vae": str(vae_dir) if vae_dir else None,
                                            "transformer": str(transformer_dir) if transformer_dir else None})
     return out_dir

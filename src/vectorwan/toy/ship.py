@@ -22,12 +22,10 @@ import json
 import shutil
 from pathlib import Path
 
+from vectorwan import sampling
+from vectorwan.atomic import atomic_path, write_json
 from vectorwan.errors import UserError
 from vectorwan.generate import sha256_file
-
-# guidance chosen on seeds 1000/1001 (docs/toy.md, "Prompt accuracy"): stronger guidance pushes purple towards green
-SAMPLING = {"steps": 20, "guidance": 1.5, "shift": 3.0, "height": 64, "width": 64, "frames": 17, "fps": 16,
-            "negative_prompt": "", "max_sequence_length": 64}
 
 
 def _json(path: Path, what: str) -> dict:
@@ -122,8 +120,6 @@ def ship_toy(out_dir: str | Path, base: str | Path, vae_run, dit_run,
     """``vae_run``, ``dit_run``, ``decoder_run`` and ``world``: one run/folder or a list of them,
     in the order they were trained (each stage started from the previous one's weights; the base's
     VAE is the last VAE stage); the last ones are shipped, all are recorded."""
-    from vectorwan.atomic import atomic_path, write_json
-
     base, out_dir = Path(base), Path(out_dir)
     vae_runs, dit_runs, decoder_runs, worlds = _runs(vae_run), _runs(dit_run), _runs(decoder_run), _runs(world)
     if not vae_runs:
@@ -135,7 +131,7 @@ def ship_toy(out_dir: str | Path, base: str | Path, vae_run, dit_run,
     transformer = dit_runs[-1] / "transformer"
     if not (transformer / "config.json").is_file():
         raise UserError(f"{transformer}: missing; the DiT run has not finished (resume it with --resume)")
-    manifest = {"made_by": "vectorwan toy ship", "base": str(base), "sampling": SAMPLING}
+    manifest = {"made_by": "vectorwan toy ship", "base": str(base), "sampling": sampling.TOY}
     # the DiT runs are read first: a LoRA run given as --dit-run is the likelier mistake
     for key, records in (("dit", [_dit_record(r) for r in dit_runs]), ("vae", [_vae_record(r) for r in vae_runs]),
                          ("world", [_world_record(w) for w in worlds]),
@@ -153,7 +149,7 @@ def ship_toy(out_dir: str | Path, base: str | Path, vae_run, dit_run,
         if decoder_run:
             shutil.rmtree(tmp / "vae")
             _swap_decoder(base / "vae", decoder_run / "checkpoint" / "vae", tmp / "vae")
-        write_json(tmp / "sampling.json", SAMPLING)
+        sampling.write(tmp, sampling.TOY)
         manifest["files"] = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*"))
                              if p.is_file() and p.name != "manifest.json"}
         write_json(tmp / "manifest.json", manifest)
@@ -162,7 +158,6 @@ def ship_toy(out_dir: str | Path, base: str | Path, vae_run, dit_run,
 
 def export_toy(out_dir: str | Path) -> Path:
     """Copy the shipped toy base to ``out_dir`` (a diffusers folder with sampling.json + manifest.json)."""
-    from vectorwan.atomic import atomic_path
     from vectorwan.models.loading import resolve
 
     src = Path(resolve("toy").location)

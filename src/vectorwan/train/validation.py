@@ -1,36 +1,52 @@
 """Validation clips during training: the transformer being trained (LoRA active), the VAE, and
 prompt embeddings from the cache (the text encoder is not loaded). Written to
-``OUTPUT_DIR/samples/step-N/`` with a contact sheet, and to TensorBoard."""
+``OUTPUT_DIR/samples/step-N/`` with a contact sheet, and to TensorBoard.
+
+Steps, guidance, shift and negative prompt left out of ``[validation]`` are the model's own
+sampling defaults (:func:`vectorwan.models.loading.sampling_defaults`), the settings
+``vectorwan generate`` uses for it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
+from vectorwan.atomic import atomic_path
+from vectorwan.config import Config
+from vectorwan.frames import contact_sheet, to_uint8, write_frames
+from vectorwan.models import loading
+
+SETTINGS = ("steps", "guidance", "shift", "negative_prompt")
+
+
+def validation_settings(cfg: Config) -> dict:
+    """``[validation]``'s steps, guidance, shift and negative prompt, each left out → the model's default."""
+    v = cfg.validation
+    given = {k: getattr(v, k) for k in SETTINGS if getattr(v, k) is not None}
+    if len(given) == len(SETTINGS):
+        return given
+    return {**{k: loading.sampling_defaults(cfg.model.path)[k] for k in SETTINGS}, **given}
 
 
 class Validator:
     def __init__(self, cfg, model, data, source):
-        from vectorwan.models.loading import load_part
-
         self.cfg, self.model, self.data = cfg, model, data
-        self.vae = load_part(source, "vae")  # small next to the text encoder, which stays unloaded
+        self.vae = loading.load_part(source, "vae")  # small next to the text encoder, which stays unloaded
+        self.settings = validation_settings(cfg)
+        self.scheduler = loading.flow_scheduler(source, self.settings["shift"])
 
     def run(self, step: int, out_dir: Path, writer=None) -> list[str]:
         import torch
         from diffusers import WanPipeline
-        from PIL import Image
 
-        from vectorwan.atomic import atomic_path
-        from vectorwan.frames import contact_sheet, write_frames
-        from vectorwan.generate import to_uint8
-        from vectorwan.models.tiny import build_scheduler
-
-        v, d = self.cfg.validation, self.cfg.data
+        v, d, s = self.cfg.validation, self.cfg.data, self.settings
         h, w = v.height or d.resolution[0], v.width or d.resolution[1]
         dtype = self.model.dtype
         pipe = WanPipeline(tokenizer=None, text_encoder=None, vae=self.vae, transformer=self.model,
-                           scheduler=build_scheduler(v.shift))
+                           scheduler=self.scheduler)
         *prompts, negative = self.data.validation_texts
         neg = self.data.padded_text(negative)[None].to(self.model.device, dtype)
         was_training = self.model.training
@@ -42,7 +58,7 @@ class Validator:
                 for i, emb in enumerate(prompts):
                     frames = pipe(prompt_embeds=self.data.padded_text(emb)[None].to(self.model.device, dtype),
                                   negative_prompt_embeds=neg, height=h, width=w, num_frames=v.num_frames,
-                                  num_inference_steps=v.steps, guidance_scale=v.guidance,
+                                  num_inference_steps=s["steps"], guidance_scale=s["guidance"],
                                   generator=torch.Generator().manual_seed(v.seed + i), output_type="np").frames[0]
                     clip = to_uint8(np.asarray(frames))
                     path = folder / (f"{i:02d}.png" if len(clip) == 1 else f"{i:02d}.mp4")
