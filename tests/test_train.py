@@ -281,3 +281,23 @@ def test_training_on_stills_and_clips_together(tmp_path):
     shapes = {tuple(v["latent_shape"]) for v in json.loads(
         (tmp_path / "mixed-cache" / "manifest.json").read_text())["items"].values()}
     assert {s[1] for s in shapes} == {1, 2}  # one latent frame for stills, two for 5-frame clips
+
+
+# Pinned losses of a 4-step run of the tiny model (torchtune's recipe tests do the same): a library
+# upgrade or a refactor that moves the numbers fails here loudly. Measured with torch 2.13.0 (CPU),
+# diffusers 0.42.1, peft 0.21.2; LoRA with dropout + accumulation + warm-up, and full fine-tuning.
+GOLDEN = {
+    "lora": ({"lora.dropout": 0.1, "train.gradient_accumulation": 2, "train.warmup_steps": 2},
+             [1.473634958267212, 1.4654422998428345, 1.567353367805481, 1.5454657077789307]),
+    "full": ({"train.mode": '"full"', "train.learning_rate": 1e-4},
+             [1.4270546436309814, 1.4468672275543213, 1.5670924186706543, 1.5628395080566406]),
+}
+
+
+@pytest.mark.parametrize("mode", list(GOLDEN))
+def test_golden_losses_of_a_4_step_tiny_run(tmp_path, mode):
+    extra, expected = GOLDEN[mode]
+    d = make_image_dataset(tmp_path / "data", n=3)
+    train(load_config(None, tiny_overrides(tmp_path / mode, d, steps=4, **{"train.save_every": 0, **extra})),
+          progress=False)
+    assert _losses(tmp_path / mode) == pytest.approx(expected, rel=1e-5, abs=0)

@@ -1,7 +1,8 @@
-"""Command line: verbs only. Each verb lives in a module exposing ``add_arguments(parser)``
-and ``run(args) -> int``; this file parses, dispatches and turns a ``UserError`` into one
-line on stderr (exit status 2). Verb modules keep heavy imports (torch, diffusers) inside
-``run`` so that ``vectorwan --help`` stays fast.
+"""The ``vectorwan`` command: parse, dispatch to a verb, turn a ``UserError`` into one line.
+
+Each verb lives in a module exposing ``add_arguments(parser)`` and ``run(args) -> int``; verb
+modules keep heavy imports (torch, diffusers) inside ``run`` so that ``vectorwan --help`` stays
+fast. A verb module that fails to import is a loud error, never a silently missing verb.
 """
 
 from __future__ import annotations
@@ -22,21 +23,30 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lora": ("vectorwan.commands.lora", "inspect and convert LoRA files"),
     "eval": ("vectorwan.evaluate.command", "measure temporal consistency and vector style"),
     "vectorize": ("vectorwan.vector.command", "turn a clip or image into SVG / animated SVG / Lottie"),
-    "demo": ("vectorwan.commands.demo", "the whole workflow on the embedded tiny model"),
-    "toy": ("vectorwan.commands.toy", "the toy world: make datasets, check clips"),
+    "demo": ("vectorwan.commands.demo", "the whole workflow on the shipped toy base, on a CPU, in minutes"),
+    "toy": ("vectorwan.commands.toy", "the toy world: datasets, checks, accuracy, pre-training the toy base"),
 }
 
 
+DESCRIPTION = "Fine-tune Wan 2.1 with LoRA for vector-style animation; generate, measure and vectorize clips."
+EPILOG = """\
+examples:
+  vectorwan demo                                        # the whole workflow on the toy base (CPU, minutes)
+  vectorwan data configs/tiny_cpu.toml                  # check a dataset
+  vectorwan train configs/tiger16_t2v_1.3b.toml         # the reference recipe (cache → LoRA)
+  vectorwan generate --model toy --prompt "red circle, moving left, white background" --out clip.mp4
+  vectorwan eval clip.mp4 --baseline base.mp4 --out report/
+  vectorwan vectorize clip.mp4 --out clip.json          # Lottie (.svg: animated SVG)
+
+`vectorwan COMMAND --help` lists a command's options."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vectorwan", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="vectorwan", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_) in COMMANDS.items():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name and e.name.startswith(module.rsplit(".", 1)[0]):
-                continue  # verb not built yet
-            raise
+        mod = importlib.import_module(module)  # a verb that fails to import fails loudly
         p = sub.add_parser(name, help=help_, description=help_)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)

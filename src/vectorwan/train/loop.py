@@ -1,5 +1,12 @@
-"""The training recipe, top to bottom: config → cache → transformer + LoRA → loop → LoRA file
-(or, with ``train.mode = "full"``, every transformer weight → a diffusers ``transformer/`` folder).
+"""The training recipe, in named phases that read top to bottom (:func:`train`):
+
+    setup_accelerator → setup_data (the cache) → setup_model → setup_optimizer → resume
+    → the loop (train_step, log, save, validate) → finish
+
+What is trained is a seam, not a branch: :class:`LoraWeights` (a peft LoRA; the LoRA file) or
+:class:`FullWeights` (``train.mode = "full"``: every transformer weight in fp32; a diffusers
+``transformer/`` folder). Both answer the same five questions — how to set the model up, what
+its trained tensors are, how to load them back, where the result goes, and how to write it.
 
 All randomness of step ``s`` on process ``r`` (which items, captions, σ, noise, LoRA dropout)
 comes from generators seeded with (seed, s, r), so a resumed run continues exactly where an
@@ -12,6 +19,7 @@ import json
 import math
 import resource
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -20,12 +28,89 @@ from vectorwan.atomic import atomic_path, write_json, write_text
 from vectorwan.cache import CachedData, build_cache
 from vectorwan.config import Config, dump_toml
 from vectorwan.errors import UserError
+from vectorwan.models import loading
 from vectorwan.models.lora import attach_lora, save_lora
 from vectorwan.train import flow
 from vectorwan.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from vectorwan.train.losses import flow_matching_loss
 
 
+# ----------------------------------------------------------------------------- what is trained
+class LoraWeights:
+    """A LoRA on ``lora.targets`` over a frozen base (``lora.safetensors``)."""
+
+    mode = "lora"
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+
+    def base_dtype(self) -> torch.dtype:
+        return loading.torch_dtype(self.cfg.model.dtype, self.cfg.train.mixed_precision)
+
+    def setup(self, transformer) -> int:
+        from diffusers.training_utils import cast_training_params
+
+        lo = self.cfg.lora
+        n = attach_lora(transformer, lo.rank, lo.alpha, lo.targets, lo.dropout, lo.init)
+        cast_training_params(transformer, dtype=torch.float32)
+        return n
+
+    def state_dict(self, model) -> dict:
+        from peft.utils import get_peft_model_state_dict
+
+        return get_peft_model_state_dict(model)
+
+    def load_state_dict(self, model, trained: dict) -> None:
+        from peft.utils import set_peft_model_state_dict
+
+        result = set_peft_model_state_dict(model, trained)
+        if getattr(result, "unexpected_keys", None):
+            raise RuntimeError(f"unexpected {result.unexpected_keys[0]}")
+
+    def output(self, out: Path) -> Path:
+        return out / "lora.safetensors"
+
+    def write(self, model, out: Path, step: int) -> None:
+        cfg = self.cfg
+        save_lora(model, self.output(out), rank=cfg.lora.rank, alpha=cfg.lora.alpha, targets=cfg.lora.targets,
+                  trigger=cfg.data.trigger, base_model=cfg.model.path,
+                  extra={"step": str(step), "learning_rate": str(cfg.train.learning_rate)})
+
+
+class FullWeights:
+    """Every transformer weight, fp32 master weights (``transformer/``, a diffusers folder:
+    ``WanTransformer3DModel.from_pretrained(OUTPUT_DIR/transformer)``)."""
+
+    mode = "full"
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+
+    def base_dtype(self) -> torch.dtype:
+        return torch.float32
+
+    def setup(self, transformer) -> int:
+        transformer.requires_grad_(True)
+        return 0
+
+    def state_dict(self, model) -> dict:
+        return model.state_dict()
+
+    def load_state_dict(self, model, trained: dict) -> None:
+        model.load_state_dict(trained, strict=True)
+
+    def output(self, out: Path) -> Path:
+        return out / "transformer"
+
+    def write(self, model, out: Path, step: int) -> None:
+        with atomic_path(self.output(out), suffix="") as tmp:
+            model.save_pretrained(tmp, safe_serialization=True)
+
+
+WEIGHTS = {"lora": LoraWeights, "full": FullWeights}
+
+
+# ----------------------------------------------------------------------------- batches
 def _step_seed(seed: int, step: int, rank: int, micro: int = 0) -> int:
     return (seed * 1_000_003 + step * 10_007 + rank * 101 + micro) % (2**63 - 1)
 
@@ -73,175 +158,228 @@ def _peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
-    from accelerate import Accelerator
-    from diffusers.optimization import get_scheduler
-    from diffusers.training_utils import cast_training_params
-    from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
-    from tqdm.auto import tqdm
+# ----------------------------------------------------------------------------- the run
+@dataclass
+class Run:
+    """Everything the loop touches, made by the setup phases."""
 
-    from vectorwan.models.loading import load_part, resolve, torch_dtype
+    cfg: Config
+    accelerator: object
+    data: CachedData
+    weights: LoraWeights | FullWeights
+    transformer: torch.nn.Module  # as prepared by accelerate (DDP-wrapped on several processes)
+    model: torch.nn.Module  # the unwrapped transformer
+    params: list
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    n_modules: int
+
+    @property
+    def out(self) -> Path:
+        return Path(self.cfg.output_dir)
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+
+def setup_accelerator(cfg: Config):
+    from accelerate import Accelerator
 
     t = cfg.train
-    out = Path(cfg.output_dir)
     accelerator = Accelerator(mixed_precision=t.mixed_precision if torch.cuda.is_available() else "no",
                               gradient_accumulation_steps=t.gradient_accumulation)
-    rank, world = accelerator.process_index, accelerator.num_processes
-    main = accelerator.is_main_process
     if t.mixed_precision != "no" and not torch.cuda.is_available():
         accelerator.print(f"note: train.mixed_precision={t.mixed_precision} needs a CUDA GPU; training in float32 here")
+    return accelerator
 
-    # 1. cache: encoders run only here, and only for what is missing (a complete cache loads none)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
+
+def setup_data(cfg: Config, accelerator, progress: bool) -> CachedData:
+    """The cache: encoders run only here, on the main process, and only for what is missing."""
+    if accelerator.is_main_process:
+        Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
         summary = build_cache(cfg, progress=progress)
         if summary["encoded_items"] or summary["encoded_texts"]:
             accelerator.print(f"cache: encoded {summary['encoded_items']} items, {summary['encoded_texts']} captions")
     accelerator.wait_for_everyone()
-    data = CachedData(cfg.cache_dir)
+    return CachedData(cfg.cache_dir)
 
-    # 2. transformer + LoRA, or the whole transformer (the VAE and the text encoder are never loaded here)
-    source = resolve(cfg.model.path)
-    full = t.mode == "full"
-    transformer = load_part(source, "transformer", torch.float32 if full else torch_dtype(cfg.model.dtype, t.mixed_precision))
-    if full:
-        transformer.requires_grad_(True)
-        n_modules = 0
-    else:
-        n_modules = attach_lora(transformer, cfg.lora.rank, cfg.lora.alpha, cfg.lora.targets, cfg.lora.dropout,
-                                cfg.lora.init)
-        cast_training_params(transformer, dtype=torch.float32)
-    if t.gradient_checkpointing:
+
+def setup_model(cfg: Config, source, weights) -> tuple[torch.nn.Module, int]:
+    """The transformer with what is trained made trainable (the VAE and text encoder are never loaded)."""
+    transformer = loading.load_part(source, "transformer", weights.base_dtype())
+    n_modules = weights.setup(transformer)
+    if cfg.train.gradient_checkpointing:
         transformer.enable_gradient_checkpointing()
+    return transformer, n_modules
+
+
+def setup_optimizer(cfg: Config, transformer):
+    from diffusers.optimization import get_scheduler
+
+    t = cfg.train
     params = [p for p in transformer.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=t.learning_rate, betas=tuple(t.adam_betas), eps=t.adam_eps,
                                   weight_decay=t.weight_decay)
-    total = cfg.total_steps
-    sched_name = "constant_with_warmup" if t.lr_scheduler == "constant" and t.warmup_steps else t.lr_scheduler
-    scheduler = get_scheduler(sched_name, optimizer, num_warmup_steps=t.warmup_steps, num_training_steps=total)
-    transformer, optimizer = accelerator.prepare(transformer, optimizer)
-    model = accelerator.unwrap_model(transformer)
+    name = "constant_with_warmup" if t.lr_scheduler == "constant" and t.warmup_steps else t.lr_scheduler
+    scheduler = get_scheduler(name, optimizer, num_warmup_steps=t.warmup_steps, num_training_steps=cfg.total_steps)
+    return params, optimizer, scheduler
 
-    # 3. resume
-    start = 0
-    ckpt_root = out / "checkpoints"
-    if resume:
-        ckpts = list_checkpoints(ckpt_root)
-        if not ckpts:
-            raise UserError(f"{ckpt_root}: no checkpoint to resume from; run without --resume")
-        trained, opt_sd, state = load_checkpoint(ckpts[-1])
-        try:
-            if full:
-                model.load_state_dict(trained, strict=True)
-            else:
-                result = set_peft_model_state_dict(model, trained)
-                if getattr(result, "unexpected_keys", None):
-                    raise RuntimeError(f"unexpected {result.unexpected_keys[0]}")
-        except RuntimeError as e:
-            raise UserError(f"{ckpts[-1]}: checkpoint does not match train.mode / lora settings "
-                            f"({str(e).splitlines()[0][:120]}); resume with the config that wrote it") from None
-        optimizer.load_state_dict(opt_sd)
-        scheduler.load_state_dict(state["scheduler"])
-        start = int(state["step"])
-        accelerator.print(f"resumed from {ckpts[-1]} at step {start}")
-    if start >= total:
-        accelerator.print(f"already at step {start} of {total}; nothing to train")
 
-    log_path = out / "train_log.jsonl"
-    writer = None
-    if main:
-        write_text(out / "config.toml", dump_toml(cfg))
-        lines = log_path.read_text().splitlines() if (resume and log_path.is_file()) else []
-        write_text(log_path, "".join(l + "\n" for l in lines if json.loads(l)["step"] <= start))
+def resume_from_checkpoint(run: Run) -> int:
+    """Load the newest checkpoint into the run; returns its step."""
+    ckpt_root = run.out / "checkpoints"
+    ckpts = list_checkpoints(ckpt_root)
+    if not ckpts:
+        raise UserError(f"{ckpt_root}: no checkpoint to resume from; run without --resume")
+    trained, opt_sd, state = load_checkpoint(ckpts[-1])
+    try:
+        run.weights.load_state_dict(run.model, trained)
+    except RuntimeError as e:
+        raise UserError(f"{ckpts[-1]}: checkpoint does not match train.mode / lora settings "
+                        f"({str(e).splitlines()[0][:120]}); resume with the config that wrote it") from None
+    run.optimizer.load_state_dict(opt_sd)
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.accelerator.print(f"resumed from {ckpts[-1]} at step {state['step']}")
+    return int(state["step"])
+
+
+class TrainLog:
+    """``train_log.jsonl`` (one line per step; a resumed run keeps the lines up to its start) and
+    TensorBoard, written by the main process only."""
+
+    def __init__(self, out: Path, start: int, resume: bool, enabled: bool):
+        self.path, self.writer, self.enabled = out / "train_log.jsonl", None, enabled
+        if not enabled:
+            return
+        lines = self.path.read_text().splitlines() if (resume and self.path.is_file()) else []
+        write_text(self.path, "".join(l + "\n" for l in lines if json.loads(l)["step"] <= start))
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            writer = SummaryWriter(str(out / "tensorboard"), purge_step=start + 1 if start else None)
+            self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=start + 1 if start else None)
         except ImportError:  # tensorboard is optional at run time
-            writer = None
+            self.writer = None
 
-    def save(step: int) -> None:
-        accelerator.wait_for_everyone()
-        if main:
-            trained = model.state_dict() if full else get_peft_model_state_dict(model)
-            save_checkpoint(ckpt_root, step, trained, optimizer, scheduler,
-                            {"total_steps": total, "world_size": world, "mode": t.mode}, keep=t.keep_checkpoints)
-            if full:  # a diffusers folder: WanTransformer3DModel.from_pretrained(OUTPUT_DIR/transformer)
-                with atomic_path(out / "transformer", suffix="") as tmp:
-                    model.save_pretrained(tmp, safe_serialization=True)
-                return
-            save_lora(model, out / "lora.safetensors", rank=cfg.lora.rank, alpha=cfg.lora.alpha,
-                      targets=cfg.lora.targets, trigger=cfg.data.trigger, base_model=cfg.model.path,
-                      extra={"step": str(step), "learning_rate": str(t.learning_rate)})
+    def write(self, rec: dict) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        if self.writer:
+            for k in ("loss", "lr", "s_per_step", "peak_mem_mb"):
+                self.writer.add_scalar(f"train/{k}", rec[k], rec["step"])
 
-    validator = None
-    if main and cfg.validation.every and cfg.validation.prompts:
-        from vectorwan.train.validation import Validator
+    def close(self) -> None:
+        if self.writer:
+            self.writer.close()
 
-        validator = Validator(cfg, model, data, source)
 
-    # 4. the loop
-    transformer.train()
-    device = accelerator.device
+def train_step(run: Run, step: int) -> tuple[float, torch.Tensor, float | None]:
+    """One optimizer step over ``gradient_accumulation`` micro-batches: (the loss averaged over them
+    and the processes, σ of the last micro-batch, the gradient norm before clipping or None)."""
+    cfg, t, acc = run.cfg, run.cfg.train, run.accelerator
+    rank, world = acc.process_index, acc.num_processes
+    device, dtype = acc.device, run.model.dtype
     per_step = t.batch_size * t.gradient_accumulation
-    bar = tqdm(range(start, total), initial=start, total=total, desc="train", disable=not (progress and main))
+    step_loss, grad_norm = 0.0, None
+    for micro in range(t.gradient_accumulation):
+        g = torch.Generator().manual_seed(_step_seed(cfg.seed, step, rank, micro))
+        torch.manual_seed(_step_seed(cfg.seed + 1, step, rank, micro))  # LoRA dropout
+        position = (step * world + rank) * per_step + micro * t.batch_size
+        idx = batch_indices(len(run.data), cfg.data.repeats, cfg.seed, position, t.batch_size)
+        groups = make_batch(run.data, idx, g, cfg.data.caption_dropout)
+        noises = [torch.randn(x0.shape, generator=g) for _, x0, _ in groups]
+        sigma = flow.sample_sigmas(len(idx), t.timestep_sampling, g, shift=t.shift, logit_mean=t.logit_mean,
+                                   logit_std=t.logit_std, lo=t.min_timestep, hi=t.max_timestep)
+        with acc.accumulate(run.transformer), acc.autocast():
+            loss = 0.0
+            for (pos, x0, text), noise in zip(groups, noises):  # one forward per latent shape
+                sg = sigma[pos]
+                x_t = flow.add_noise(x0, noise, sg)
+                target = flow.velocity_target(x0, noise)
+                pred = run.transformer(hidden_states=x_t.to(device, dtype), timestep=flow.timesteps(sg).to(device),
+                                       encoder_hidden_states=text.to(device, dtype), return_dict=False)[0]
+                loss = loss + flow_matching_loss(pred, target.to(device)) * (len(pos) / len(idx))
+            acc.backward(loss)
+            if acc.sync_gradients and t.max_grad_norm > 0:
+                grad_norm = acc.clip_grad_norm_(run.params, t.max_grad_norm)
+            run.optimizer.step()
+            run.optimizer.zero_grad(set_to_none=True)
+        step_loss += loss.detach().float().item() / t.gradient_accumulation
+    run.scheduler.step()
+    loss_all = acc.reduce(torch.tensor([step_loss], device=device), reduction="mean").item()
+    return loss_all, sigma, None if grad_norm is None else float(grad_norm)
+
+
+def save(run: Run, step: int) -> None:
+    """A checkpoint (atomic) and the result file at ``step``."""
+    run.accelerator.wait_for_everyone()
+    if run.main:
+        save_checkpoint(run.out / "checkpoints", step, run.weights.state_dict(run.model), run.optimizer, run.scheduler,
+                        {"total_steps": run.cfg.total_steps, "world_size": run.accelerator.num_processes,
+                         "mode": run.weights.mode}, keep=run.cfg.train.keep_checkpoints)
+        run.weights.write(run.model, run.out, step)
+
+
+def make_validator(run: Run, source):
+    if not (run.main and run.cfg.validation.every and run.cfg.validation.prompts):
+        return None
+    from vectorwan.train.validation import Validator
+
+    return Validator(run.cfg, run.model, run.data, source)
+
+
+# ----------------------------------------------------------------------------- the recipe
+def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
+    from tqdm.auto import tqdm
+
+    t = cfg.train
+    accelerator = setup_accelerator(cfg)
+    data = setup_data(cfg, accelerator, progress)
+    source = loading.resolve(cfg.model.path)
+    weights = WEIGHTS[t.mode](cfg)
+    transformer, n_modules = setup_model(cfg, source, weights)
+    params, optimizer, scheduler = setup_optimizer(cfg, transformer)
+    transformer, optimizer = accelerator.prepare(transformer, optimizer)
+    run = Run(cfg, accelerator, data, weights, transformer, accelerator.unwrap_model(transformer), params, optimizer,
+              scheduler, n_modules)
+
+    start = resume_from_checkpoint(run) if resume else 0
+    total = cfg.total_steps
+    if start >= total:
+        accelerator.print(f"already at step {start} of {total}; nothing to train")
+    if run.main:
+        write_text(run.out / "config.toml", dump_toml(cfg))
+    log = TrainLog(run.out, start, resume, run.main)
+    validator = make_validator(run, source)
+
+    transformer.train()
+    bar = tqdm(range(start, total), initial=start, total=total, desc="train", disable=not (progress and run.main))
     last_loss = math.nan
-    grad_norm = torch.tensor(0.0)
     for step in bar:
         t0 = time.perf_counter()
-        step_loss = 0.0
-        for micro in range(t.gradient_accumulation):
-            g = torch.Generator().manual_seed(_step_seed(cfg.seed, step, rank, micro))
-            torch.manual_seed(_step_seed(cfg.seed + 1, step, rank, micro))  # LoRA dropout
-            position = (step * world + rank) * per_step + micro * t.batch_size
-            idx = batch_indices(len(data), cfg.data.repeats, cfg.seed, position, t.batch_size)
-            groups = make_batch(data, idx, g, cfg.data.caption_dropout)
-            noises = [torch.randn(x0.shape, generator=g) for _, x0, _ in groups]
-            sigma = flow.sample_sigmas(len(idx), t.timestep_sampling, g, shift=t.shift, logit_mean=t.logit_mean,
-                                       logit_std=t.logit_std, lo=t.min_timestep, hi=t.max_timestep)
-            with accelerator.accumulate(transformer), accelerator.autocast():
-                dtype = model.dtype
-                loss = 0.0
-                for (pos, x0, text), noise in zip(groups, noises):  # one forward per latent shape
-                    sg = sigma[pos]
-                    x_t = flow.add_noise(x0, noise, sg)
-                    target = flow.velocity_target(x0, noise)
-                    pred = transformer(hidden_states=x_t.to(device, dtype), timestep=flow.timesteps(sg).to(device),
-                                       encoder_hidden_states=text.to(device, dtype), return_dict=False)[0]
-                    loss = loss + flow_matching_loss(pred, target.to(device)) * (len(pos) / len(idx))
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and t.max_grad_norm > 0:
-                    grad_norm = accelerator.clip_grad_norm_(params, t.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-            step_loss += loss.detach().float().item() / t.gradient_accumulation
-        scheduler.step()
-        loss_all = accelerator.reduce(torch.tensor([step_loss], device=device), reduction="mean").item()
-        last_loss = loss_all
+        last_loss, sigma, grad_norm = train_step(run, step)
         dt = time.perf_counter() - t0
-        if main:
-            rec = {"step": step + 1, "loss": loss_all, "lr": scheduler.get_last_lr()[0],
-                   "grad_norm": float(grad_norm) if t.max_grad_norm > 0 else None,
-                   "sigma": float(sigma.mean()), "s_per_step": dt, "peak_mem_mb": _peak_memory_mb(device)}
-            with log_path.open("a") as fh:
-                fh.write(json.dumps(rec) + "\n")
-            if writer:
-                for k in ("loss", "lr", "s_per_step", "peak_mem_mb"):
-                    writer.add_scalar(f"train/{k}", rec[k], step + 1)
-            bar.set_postfix(loss=f"{loss_all:.4f}", lr=f"{rec['lr']:.2e}", s_step=f"{dt:.2f}",
-                            mem=f"{rec['peak_mem_mb']:.0f}MB")
+        rec = {"step": step + 1, "loss": last_loss, "lr": scheduler.get_last_lr()[0],
+               "grad_norm": grad_norm,
+               "sigma": float(sigma.mean()), "s_per_step": dt, "peak_mem_mb": _peak_memory_mb(accelerator.device)}
+        log.write(rec)
+        bar.set_postfix(loss=f"{last_loss:.4f}", lr=f"{rec['lr']:.2e}", s_step=f"{dt:.2f}",
+                        mem=f"{rec['peak_mem_mb']:.0f}MB")
         if t.save_every and (step + 1) % t.save_every == 0 and step + 1 < total:
-            save(step + 1)
+            save(run, step + 1)
         if validator and ((step + 1) % cfg.validation.every == 0 or step + 1 == total):
-            validator.run(step + 1, out, writer)
+            validator.run(step + 1, run.out, log.writer)
     bar.close()
+
     if start < total:
-        save(total)
-    if writer:
-        writer.close()
-    summary = {"output_dir": str(out), "mode": t.mode, "steps": total, "start_step": start,
-               "weights": str(out / ("transformer" if full else "lora.safetensors")), "lora_modules": n_modules, "final_loss": last_loss, "world_size": world, "is_main": main}
-    if main:
-        write_json(out / "train_summary.json", {k: v for k, v in summary.items() if k != "is_main"})
+        save(run, total)
+    log.close()
+    summary = {"output_dir": str(run.out), "mode": t.mode, "steps": total, "start_step": start,
+               "weights": str(weights.output(run.out)), "lora_modules": n_modules, "final_loss": last_loss,
+               "world_size": accelerator.num_processes, "is_main": run.main}
+    if run.main:
+        write_json(run.out / "train_summary.json", {k: v for k, v in summary.items() if k != "is_main"})
     accelerator.end_training()
     return summary
