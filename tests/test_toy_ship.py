@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from vectorwan.models import loading
-from vectorwan.toy.base import init_toy_base
 from vectorwan.generate import sha256_file
+from vectorwan.models import loading
 from vectorwan.sampling import TOY as SAMPLING
+from vectorwan.toy.base import init_toy_base
 from vectorwan.toy.ship import ship_toy
 
 

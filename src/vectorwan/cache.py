@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from vectorwan.atomic import atomic_path, write_json
 from vectorwan.config import Config
 from vectorwan.data.dataset import Dataset, caption_variants, discover
+from vectorwan.data.load import load_sample
 from vectorwan.errors import UserError
+from vectorwan.models import loading
 from vectorwan.train.validation import validation_settings
 
 MANIFEST = "manifest.json"
@@ -143,16 +146,12 @@ def build_cache(cfg: Config, progress: bool = True, encode_hook=None) -> dict:
     ``encode_hook(item)`` is called before each item is encoded (tests use it to interrupt).
     """
     import torch
-    from tqdm.auto import tqdm
-
-    from vectorwan.data.load import load_sample
-    from vectorwan.models.loading import fingerprint, load_part, resolve
 
     cache_dir = cfg.cache_dir
     cache_dir.mkdir(parents=True, exist_ok=True)
     ds = discover(cfg.data.path)
-    source = resolve(cfg.model.path)
-    latent_fp, text_fp = fingerprint(source, ("vae",)), fingerprint(source, ("text_encoder", "tokenizer"))
+    source = loading.resolve(cfg.model.path)
+    latent_fp, text_fp = loading.fingerprint(source, ("vae",)), loading.fingerprint(source, ("text_encoder", "tokenizer"))
     manifest = load_manifest(cache_dir)
     plan = make_plan(cfg, ds, manifest, latent_fp, text_fp)
     summary = {"cache_dir": str(cache_dir), "items": len(plan.items), "item_hits": len(plan.items) - len(plan.missing_items),
@@ -160,7 +159,7 @@ def build_cache(cfg: Config, progress: bool = True, encode_hook=None) -> dict:
     d = cfg.data
 
     if plan.missing_texts:
-        tokenizer, text_encoder = load_part(source, "tokenizer"), load_part(source, "text_encoder")
+        tokenizer, text_encoder = loading.load_part(source, "tokenizer"), loading.load_part(source, "text_encoder")
         keys = list(plan.missing_texts)
         for start in tqdm(range(0, len(keys), cfg.cache.shard_size), desc="cache: text", disable=not progress):
             chunk = keys[start:start + cfg.cache.shard_size]
@@ -171,7 +170,7 @@ def build_cache(cfg: Config, progress: bool = True, encode_hook=None) -> dict:
         del tokenizer, text_encoder
 
     if plan.missing_items:
-        vae = load_part(source, "vae")
+        vae = loading.load_part(source, "vae")
         bar = tqdm(total=len(plan.missing_items), desc="cache: latents", disable=not progress)
         for start in range(0, len(plan.missing_items), cfg.cache.shard_size):
             chunk = plan.missing_items[start:start + cfg.cache.shard_size]
@@ -206,14 +205,12 @@ def build_cache(cfg: Config, progress: bool = True, encode_hook=None) -> dict:
 
 def cache_is_complete(cfg: Config) -> bool:
     """True when every item and caption of this config is in the cache (no encoder needed)."""
-    from vectorwan.models.loading import fingerprint, resolve
-
     cache_dir = cfg.cache_dir
     if not (cache_dir / MANIFEST).is_file():
         return False
-    source = resolve(cfg.model.path)
-    plan = make_plan(cfg, discover(cfg.data.path), load_manifest(cache_dir), fingerprint(source, ("vae",)),
-                     fingerprint(source, ("text_encoder", "tokenizer")))
+    source = loading.resolve(cfg.model.path)
+    plan = make_plan(cfg, discover(cfg.data.path), load_manifest(cache_dir), loading.fingerprint(source, ("vae",)),
+                     loading.fingerprint(source, ("text_encoder", "tokenizer")))
     return not plan.missing_items and not plan.missing_texts and (cache_dir / "index.json").is_file()
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal, Union
 
 from vectorwan.errors import UserError
+from vectorwan.models.lora import validate_targets
 
 LORA_TARGETS_SEED = ["q", "k", "v", "o", "ffn.0", "ffn.2"]
 
@@ -238,8 +239,6 @@ def validate(cfg: Config) -> Config:
     for ok, msg in checks:
         if not ok:
             raise UserError(msg)
-    from vectorwan.models.lora import validate_targets
-
     validate_targets(lo.targets)
     return cfg
 

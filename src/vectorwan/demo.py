@@ -23,6 +23,7 @@ from vectorwan.data.report import dataset_report
 from vectorwan.evaluate import run as evaluate
 from vectorwan.evaluate.plots import line_chart
 from vectorwan.frames import write_frames
+from vectorwan.generate import Engine, Request, generate
 from vectorwan.toy.accuracy import cell, character_scores, read_stills
 from vectorwan.toy.character import TRIGGER, make_character_dataset
 from vectorwan.toy.world import render_clip
@@ -71,7 +72,6 @@ def trigger_sheet(scores: dict, out: Path) -> Path:
 
 
 def run_demo(out: str | Path, steps: int | None = None, data: str | None = None, trigger: str = "") -> dict:
-    from vectorwan.generate import Engine, Request, generate
     from vectorwan.train.loop import train  # torch
 
     out = Path(out)

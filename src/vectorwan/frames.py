@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import imageio_ffmpeg
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
@@ -99,8 +100,6 @@ def _read_tag(info: dict) -> tuple[int, float] | None:
 
 
 def _read_video_file(path: Path, max_side: int, max_frames: int | None) -> Clip:
-    import imageio_ffmpeg
-
     try:
         gen = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
         meta = gen.__next__()
@@ -182,7 +181,6 @@ def write_frames(path: str | Path, frames: np.ndarray, fps: float = DEFAULT_FPS,
     ext = path.suffix.lower()
     with atomic_path(path) as tmp:
         if ext in VIDEO_EXTS:
-            import imageio_ffmpeg
 
             rgb = composite(frames)
             h, w = rgb.shape[1:3]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -25,6 +24,7 @@ from vectorwan.errors import UserError
 from vectorwan.frames import composite, contact_sheet, read_frames, to_uint8, write_frames
 from vectorwan.models.loading import (ModelSource, fingerprint, load_pipeline, resolve, sampling_defaults, torch_dtype,
                                       with_shift)
+from vectorwan.models.lora_apply import apply_loras
 
 VIDEO_OUT = {".mp4", ".webm", ".gif", ".webp", ".mov", ".mkv"}
 
@@ -80,8 +80,6 @@ class Engine:
         t2v = load_pipeline(source, dtype=torch_dtype(dtype, "bf16"))
         loras = list(loras)
         if loras:
-            from vectorwan.models.lora_apply import apply_loras
-
             apply_loras(t2v, loras, fuse=fuse)
         accepted = inspect.signature(WanVideoToVideoPipeline.__init__).parameters
         v2v = WanVideoToVideoPipeline(**{k: v for k, v in t2v.components.items() if k in accepted})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from vectorwan.config import load_config
+
 
 def add_config_arguments(p) -> None:
     p.add_argument("config", help="TOML config (see configs/)")
@@ -10,6 +12,4 @@ def add_config_arguments(p) -> None:
 
 
 def load(args):
-    from vectorwan.config import load_config
-
     return load_config(args.config, args.overrides)

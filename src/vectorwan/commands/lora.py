@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+from vectorwan.errors import UserError
+from vectorwan.models import lora_formats as lf
 
 TO_FORMATS = ("diffusers", "comfyui", "diffsynth", "musubi", "vectorwan")
 
@@ -29,9 +33,6 @@ def _fmt_values(values) -> str:
 
 
 def run(args) -> int:
-    from vectorwan.errors import UserError
-    from vectorwan.models import lora_formats as lf
-
     if args.action == "info":
         info = lf.lora_info(args.file)
         if args.json:
@@ -54,7 +55,6 @@ def run(args) -> int:
             print(f"  meta {k} = {text if len(text) <= 200 else text[:197] + '...'}")
         return 0
     if args.action == "convert":
-        from pathlib import Path
 
         if Path(args.src).resolve() == Path(args.dst).resolve():
             raise UserError(f"{args.dst}: output would overwrite the input; choose another file")

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from vectorwan.errors import UserError
+from vectorwan.models.loading import export_tiny, load_part, resolve
+
 
 def add_arguments(p) -> None:
     sub = p.add_subparsers(dest="action", required=True)
@@ -16,9 +19,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from vectorwan.errors import UserError
-    from vectorwan.models.loading import export_tiny, load_part, resolve
-
     if args.action == "export" and args.name == "toy":
         if args.layout != "diffusers":
             raise UserError("model export toy: only --layout diffusers (the toy base ships as a diffusers folder)")

@@ -16,6 +16,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from PIL import Image
 
 from vectorwan.errors import UserError
 from vectorwan.frames import IMAGE_EXTS, VIDEO_EXTS
@@ -45,7 +46,6 @@ def _kind(path: Path) -> str | None:
         return None
     if ext in (".gif", ".webp", ".png", ".apng") and path.is_file():
         try:
-            from PIL import Image
 
             with Image.open(path) as im:
                 return "video" if getattr(im, "n_frames", 1) > 1 else "image"

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-
 DEFAULT_MAX_SIDE = 384
 TOP_FRACTION = 0.05  # VBench dynamic degree: mean of the top 5 % flow magnitudes
 EDGE_LEVELS = 4.0  # grey levels per px: pixels with a larger luminance gradient carry motion

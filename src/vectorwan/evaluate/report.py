@@ -7,11 +7,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from vectorwan.atomic import atomic_path, write_json, write_text
 from vectorwan.evaluate.compare import METRICS, Metric, metric_value
 from vectorwan.evaluate.plots import label_row, line_chart, scatter, stack
-from vectorwan.frames import evenly_spaced
+from vectorwan.frames import contact_sheet, evenly_spaced
 
 SHEET_FRAMES = 8
 THUMB_HEIGHT = 112
@@ -159,8 +160,6 @@ def markdown(rep: dict) -> str:
 
 
 def _save_png(path: Path, img: np.ndarray) -> None:
-    from PIL import Image
-
     with atomic_path(path) as tmp:
         Image.fromarray(img).save(tmp, format="PNG")
 
@@ -205,8 +204,6 @@ def write_plots(out: Path, cands: list[dict], bases: list[dict], thumbs_c: list,
 
 
 def _sheet(thumbs: np.ndarray) -> np.ndarray:
-    from vectorwan.frames import contact_sheet
-
     return contact_sheet(thumbs, n=len(thumbs), pad=2)
 
 

@@ -12,6 +12,7 @@ import io
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from vectorwan.colour import kmeans_palette, sqdist, to_lab
 from vectorwan.evaluate.flow import analysis_size, colour_gradient
@@ -180,7 +181,6 @@ def trace_and_render(rgb: np.ndarray) -> tuple[np.ndarray, int]:
     """
     import cairosvg
     import vtracer
-    from PIL import Image
 
     h, w = rgb.shape[:2]
     buf = io.BytesIO()

@@ -23,7 +23,7 @@ from pathlib import Path
 from vectorwan import sampling
 from vectorwan.atomic import atomic_path
 from vectorwan.errors import UserError
-from vectorwan.models import tiny
+from vectorwan.models import tiny, wan_original
 
 PARTS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 ORIGINAL_T5 = "models_t5_umt5-xxl-enc-bf16.pth"
@@ -105,8 +105,6 @@ def _diffusers_part(location: str, part: str, dtype):
 
 
 def _original_part(location: str, part: str, dtype):
-    from vectorwan.models import wan_original  # torch
-
     root = Path(location)
     if part == "transformer":
         return wan_original.load_original_transformer(root, dtype).eval()
@@ -218,9 +216,8 @@ def export_tiny(out_dir: str | Path, layout: str = "diffusers") -> Path:
         if layout == "diffusers":
             pipe.save_pretrained(tmp, safe_serialization=True)
         elif layout == "original":
-            from vectorwan.models.wan_original import save_original_layout
 
-            save_original_layout(pipe.transformer, pipe.vae, pipe.text_encoder, tmp, tokenizer=pipe.tokenizer)
+            wan_original.save_original_layout(pipe.transformer, pipe.vae, pipe.text_encoder, tmp, tokenizer=pipe.tokenizer)
         else:
             raise UserError(f"--layout {layout}: use diffusers or original")
         sampling.write(tmp, sampling.TINY)

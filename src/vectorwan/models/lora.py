@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from vectorwan.errors import UserError
+from vectorwan.models.lora_formats import LoraFile, LoraModule, write_lora
 
 # original Wan name (per block) -> diffusers WanTransformerBlock name
 WAN_TO_DIFFUSERS = {
@@ -81,8 +82,6 @@ def trained_lora(transformer, alpha: float, adapter_name: str = "default"):
     import torch
     from peft.utils import get_peft_model_state_dict
 
-    from vectorwan.models.lora_formats import LoraFile, LoraModule
-
     sd = get_peft_model_state_dict(transformer, adapter_name=adapter_name)
     parts: dict[str, dict] = {}
     for key, tensor in sd.items():
@@ -100,7 +99,6 @@ def save_lora(transformer, path: str | Path, *, rank: int, alpha: float, targets
     """Write the LoRA file atomically: ComfyUI-layout keys
     (``diffusion_model.blocks.{i}.self_attn.q.lora_A.weight`` + ``.alpha``, which diffusers'
     ``load_lora_weights`` also reads unchanged) with the recipe in the safetensors metadata."""
-    from vectorwan.models.lora_formats import write_lora
 
     lora = trained_lora(transformer, alpha)
     lora.metadata = {"vectorwan.rank": str(rank), "vectorwan.alpha": str(alpha),

@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 from vectorwan.errors import UserError
+from vectorwan.models.lora_formats import LoraFile, original_to_diffusers_names, read_lora, to_diffusers_state_dict
 
 
 def _transformer_of(target):
@@ -27,8 +28,6 @@ def _transformer_of(target):
 def check_lora_matches(lora, transformer, where: str = "LoRA") -> dict[str, str]:
     """original name -> diffusers name for every module; ``UserError`` listing those that do not fit."""
     import torch
-
-    from vectorwan.models.lora_formats import original_to_diffusers_names
 
     names = original_to_diffusers_names(lora.modules)
     modules = dict(transformer.named_modules())
@@ -65,7 +64,6 @@ def _adapter_name(path: str | None, index: int, taken) -> str:
 
 def load_lora_adapter(transformer, lora, adapter_name: str, where: str = "LoRA") -> None:
     """Load one canonical LoRA into ``transformer`` as adapter ``adapter_name`` (scale 1)."""
-    from vectorwan.models.lora_formats import to_diffusers_state_dict
 
     check_lora_matches(lora, transformer, where)
     sd, config = to_diffusers_state_dict(lora)
@@ -90,7 +88,6 @@ def apply_loras(target, loras, fuse: bool = False) -> list[str]:
     read and checked against the model before the model is touched; a failure while loading
     removes the adapters this call added.
     """
-    from vectorwan.models.lora_formats import LoraFile, read_lora
 
     transformer = _transformer_of(target)
     loras = list(loras)

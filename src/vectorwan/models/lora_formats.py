@@ -39,7 +39,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vectorwan.atomic import atomic_path
 from vectorwan.errors import UserError
+from vectorwan.models.wan_original import dit_keys_to_diffusers, dit_keys_to_original
 
 FORMATS = ("vectorwan", "comfyui", "diffusers", "diffsynth", "musubi")
 WRITE_FORMATS = FORMATS
@@ -86,7 +88,6 @@ def _block_sort_key(name: str):
 
 def original_to_diffusers_names(names) -> dict[str, str]:
     """original Wan module name -> diffusers module name (diffusers' converter on the names)."""
-    from vectorwan.models.wan_original import dit_keys_to_diffusers
 
     names = list(names)
     m = dit_keys_to_diffusers(n + ".weight" for n in names)
@@ -94,8 +95,6 @@ def original_to_diffusers_names(names) -> dict[str, str]:
 
 
 def diffusers_to_original_names(names, where: str = "LoRA") -> dict[str, str]:
-    from vectorwan.models.wan_original import dit_keys_to_original
-
     names = list(names)
     try:
         m = dit_keys_to_original(n + ".weight" for n in names)
@@ -381,8 +380,6 @@ def vectorwan_metadata(lora: LoraFile) -> dict[str, str]:
 def write_lora(lora: LoraFile, path, fmt: str) -> Path:
     """Write ``lora`` as a safetensors file in format ``fmt`` (atomically)."""
     from safetensors.torch import save_file
-
-    from vectorwan.atomic import atomic_path
 
     path = Path(path)
     sd, meta = lora_state_dict(lora, fmt, where=str(path))

@@ -33,6 +33,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+from vectorwan.atomic import atomic_path, write_json
 from vectorwan.errors import UserError
 
 DIT_GLOB = "diffusion_pytorch_model*.safetensors"
@@ -537,8 +538,6 @@ def find_original_tokenizer(folder) -> Path | None:
 def _save_safetensors(tensors: dict, path: Path, metadata: dict | None = None) -> None:
     from safetensors.torch import save_file
 
-    from vectorwan.atomic import atomic_path
-
     with atomic_path(path) as tmp:
         save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
 
@@ -546,15 +545,12 @@ def _save_safetensors(tensors: dict, path: Path, metadata: dict | None = None) -
 def _save_pth(tensors: dict, path: Path) -> None:
     import torch
 
-    from vectorwan.atomic import atomic_path
-
     with atomic_path(path) as tmp:
         torch.save({k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp))
 
 
 def save_original_transformer(transformer, out_dir, *, shards: int = 1, prefix: str = "") -> list[Path]:
     """Write the DiT as ``diffusion_pytorch_model.safetensors`` (or ``shards`` files + index)."""
-    from vectorwan.atomic import write_json
 
     out_dir = Path(out_dir)
     sd = {prefix + k: v for k, v in transformer_to_original(transformer).items()}
@@ -587,7 +583,6 @@ def save_original_layout(transformer, vae, text_encoder, out_dir, *, tokenizer=N
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    from vectorwan.atomic import write_json
 
     written: dict = {}
     configs: dict = {}

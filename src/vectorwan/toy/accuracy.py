@@ -16,8 +16,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from tqdm import tqdm
 
+from vectorwan.atomic import atomic_path, write_json, write_text
+from vectorwan.errors import UserError
+from vectorwan.frames import read_frames, to_uint8, write_frames
+from vectorwan.generate import Engine
 from vectorwan.toy import checks, world
+from vectorwan.toy.identity import identity_score, reference_signature
 
 BATCH = 15
 LABEL_W, HEAD_H, PAD = 150, 18, 3  # sheet layout: row labels, column header, gap between cells
@@ -30,7 +37,6 @@ def clip_seed(seed: int, i: int) -> int:
 
 def generate_batch(engine, prompts: list[str], seeds: list[int]) -> np.ndarray:
     """uint8 N×T×H×W×3 clips, one per prompt, with the engine's defaults (the model's sampling.json)."""
-    from vectorwan.frames import to_uint8
 
     return to_uint8(engine.t2v_batch(prompts, seeds))
 
@@ -84,12 +90,6 @@ def markdown_table(table: dict, title: str = "") -> str:
 
 def run_accuracy(out_dir: str | Path, model: str = "toy", loras=(), seeds=(1000,), save_clips: bool = False,
                  progress: bool = True, sampling: dict | None = None) -> dict:
-    from tqdm import tqdm
-
-    from vectorwan.atomic import atomic_path, write_json, write_text
-    from vectorwan.frames import write_frames
-    from vectorwan.generate import Engine
-    from PIL import Image
 
     out = Path(out_dir)
     engine = Engine.load(model, loras, sampling=sampling)
@@ -125,8 +125,6 @@ def run_accuracy(out_dir: str | Path, model: str = "toy", loras=(), seeds=(1000,
 
 def read_stills(folder: str | Path) -> list[np.ndarray]:
     """The reference stills of a character dataset (``folder/train/*.png`` or ``folder/*.png``)."""
-    from vectorwan.errors import UserError
-    from vectorwan.frames import read_frames
 
     folder = Path(folder)
     files = sorted((folder / "train").glob("*.png")) or sorted(folder.glob("*.png"))
@@ -147,8 +145,6 @@ def character_scores(model: str, loras, stills: list[np.ndarray], trigger: str, 
     Every motion × seed: ``"{trigger}, {motion}, white background"``, clip seed ``clip_seed(s, i)``.
     Returns means plus per-clip rows; the same seeds for a base and a LoRA make them paired.
     """
-    from vectorwan.generate import Engine
-    from vectorwan.toy.identity import identity_score, reference_signature
 
     engine = Engine.load(model, loras, sampling={"steps": steps} if steps else None)
     refs = reference_signature(stills)

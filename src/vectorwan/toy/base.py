@@ -21,6 +21,8 @@ from vectorwan import sampling
 from vectorwan.atomic import atomic_path, write_json
 from vectorwan.errors import UserError
 from vectorwan.models import tiny
+from vectorwan.toy.pretrain_vae import VaeTrainConfig, build_vae
+from vectorwan.toy.world import all_prompts, render_clip
 
 # issue #6's feasibility run: width 128, 6 layers, 4 heads (1.8 M parameters)
 TOY_TRANSFORMER = dict(
@@ -33,8 +35,6 @@ TOY_TRANSFORMER = dict(
 def latent_stats(vae, n_clips: int = 32, seed: int = 0) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of the VAE's latents (mode) over toy-world clips."""
     import torch
-
-    from vectorwan.toy.world import all_prompts, render_clip
 
     prompts = all_prompts()
     zs = []
@@ -58,8 +58,6 @@ def init_toy_base(out_dir: str | Path, vae_dir: str | Path | None = None, seed: 
     """
     import torch
     from diffusers import AutoencoderKLWan, WanPipeline, WanTransformer3DModel
-
-    from vectorwan.toy.pretrain_vae import VaeTrainConfig, build_vae
 
     if vae_dir is not None:
         if not (Path(vae_dir) / "config.json").is_file():

@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
+from vectorwan.atomic import atomic_path, write_json
 from vectorwan.errors import UserError
-from vectorwan.toy.world import (
-    BACKGROUND, COLOURS, DIRECTIONS, FRAMES, MARGIN, MOTIONS, OUTLINE, OUTLINE_W, SIZE, STRIPE, SUPERSAMPLE, TRAVEL,
-    start_position,
-)
+from vectorwan.toy.world import (BACKGROUND, COLOURS, DIRECTIONS, FRAMES, MARGIN, MOTIONS, OUTLINE, OUTLINE_W, SIZE,
+                                 STRIPE, SUPERSAMPLE, TRAVEL, new_dataset_dir, start_position, write_metadata)
 
 TRIGGER = "tgrblob"
 CHARACTER_PALETTE: dict[str, tuple[int, int, int]] = {
@@ -259,8 +258,6 @@ def make_character_dataset(root: str | Path, n: int = 16, seed: int = 0, size: i
     (``file_name,text``). Image ``k`` uses seed ``seed * 100003 + k``. A folder that already
     holds a ``metadata.csv`` is refused.
     """
-    from vectorwan.atomic import atomic_path, write_json
-    from vectorwan.toy.world import new_dataset_dir, write_metadata
 
     if n < 1:
         raise UserError(f"the character dataset needs n >= 1 images (got {n})")

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from vectorwan.colour import to_lab
+from vectorwan.frames import composite
 from vectorwan.toy.world import COLOURS, MOTIONS, SHAPES, parse_caption
 
 FG_DIST = 60  # a pixel is foreground when some channel is this far below white
@@ -37,7 +38,6 @@ def rgb_frames(frames: np.ndarray) -> np.ndarray:
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] not in (3, 4):
         raise ValueError(f"frames must be uint8 T×H×W×3|4, got {frames.dtype} {frames.shape}")
     if frames.shape[-1] == 4:
-        from vectorwan.frames import composite
 
         frames = composite(frames)
     return frames

@@ -11,7 +11,9 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from vectorwan.atomic import write_json
 from vectorwan.errors import UserError
+from vectorwan.frames import read_frames
 from vectorwan.toy import checks, world
 
 
@@ -50,8 +52,6 @@ def check_clips(clips: Iterable[str | Path], prompt: str | None = None, from_sid
     their :func:`checks.accuracy_table`. ``on_result`` sees each result as it is scored;
     ``json_out`` also gets ``{"results", "accuracy"}``.
     """
-    from vectorwan.atomic import write_json
-    from vectorwan.frames import read_frames
 
     if (prompt is None) != bool(from_sidecar):
         raise UserError("give exactly one of --prompt or --prompts-from-sidecar")

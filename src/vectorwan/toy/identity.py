@@ -42,8 +42,8 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
-from vectorwan.toy.character import CHARACTER_PALETTE
 from vectorwan.colour import to_lab
+from vectorwan.toy.character import CHARACTER_PALETTE
 from vectorwan.toy.checks import DARK_L, foreground, lab_sqdist, rgb_frames
 from vectorwan.toy.world import COLOURS
 

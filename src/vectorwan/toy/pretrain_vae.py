@@ -34,8 +34,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from vectorwan.atomic import atomic_path
 from vectorwan.errors import UserError
+from vectorwan.frames import to_uint8
+from vectorwan.toy import checks, world
 from vectorwan.toy.vae_config import VaeTrainConfig  # the run's settings (re-exported here)
 
 HELD_OUT_SEED0 = 2**31  # training draws clip seeds in [0, 2**31); held-out clips start here
@@ -76,7 +80,6 @@ def batch_spec(seed: int, step: int, batch_size: int, balanced: bool = False) ->
     ``balanced``: colours go round a fresh permutation of the palette, so a batch of 6 shows
     every colour once (shape and motion still drawn at random).
     """
-    from vectorwan.toy import world
 
     prompts = world.all_prompts()
     rng = np.random.default_rng([int(seed), int(step)])
@@ -99,7 +102,6 @@ def anchor_spec(seed: int, colours) -> list[tuple[str, str, str, int]]:
     training loss. Overfitting one fixed batch of 3 blue and 3 purple clips parts them after
     80–100 steps at lr 1e-3, while colour-balanced batches of fresh clips had not in hundreds.
     """
-    from vectorwan.toy import world
 
     rng = np.random.default_rng([int(seed), 0])
     seen: dict[str, int] = {}
@@ -113,7 +115,6 @@ def anchor_spec(seed: int, colours) -> list[tuple[str, str, str, int]]:
 
 def held_out_spec(n: int) -> list[tuple[str, str, str, int]]:
     """Fixed evaluation clips: prompts spread over the vocabulary, seeds training never draws."""
-    from vectorwan.toy import world
 
     prompts = world.all_prompts()
     step = max(1, len(prompts) // n)
@@ -127,14 +128,11 @@ def is_striped(clip_seed: int, share: float) -> bool:
 
 def world_palette() -> list[list[float]]:
     """The world's colours as RGB in [-1, 1] (the order of ``world.COLOURS``)."""
-    from vectorwan.toy import world
 
     return [[v / 127.5 - 1.0 for v in rgb] for rgb in world.COLOURS.values()]
 
 
 def render_batch(spec, frames: int, size: int, striped: float = 0.0):
-    from vectorwan.toy import world
-
     return clips_to_tensor([world.render_clip(c, s, m, seed, frames=frames, size=size,
                                               striped=is_striped(seed, striped)).frames
                             for c, s, m, seed in spec])
@@ -293,8 +291,6 @@ def hue_check(vae, frames: int = 9, size: int = 64) -> dict:
     Returns ``{"accuracy": fraction named right, "decoded": {colour: [names per shape]}}``. PSNR is
     dominated by the white background and does not show hues collapsing; this does.
     """
-    from vectorwan.frames import to_uint8
-    from vectorwan.toy import checks, world
 
     decoded: dict[str, list[str]] = {}
     with _evaluating(vae):
@@ -347,8 +343,6 @@ def evaluate(vae, x_eval) -> float:
 def _save_checkpoint(out: Path, vae, opt, step: int, cfg: VaeTrainConfig, last: dict) -> None:
     import torch
 
-    from vectorwan.atomic import atomic_path
-
     with atomic_path(out / CHECKPOINT, suffix="") as tmp:
         tmp.mkdir()
         vae.save_pretrained(tmp / "vae")
@@ -385,7 +379,6 @@ def pretrain_vae(cfg: VaeTrainConfig, resume: bool = False, progress: bool = Tru
     cfg.validate()  # before importing torch: bad input fails fast
     import torch
     from diffusers import AutoencoderKLWan
-    from tqdm.auto import tqdm
 
     out = Path(cfg.out_dir)
     state = load_checkpoint(out)

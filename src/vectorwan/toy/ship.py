@@ -18,6 +18,7 @@ pre-trained transformer of the DiT run (``train.mode = "full"`` → ``OUTPUT_DIR
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -26,6 +27,7 @@ from vectorwan import sampling
 from vectorwan.atomic import atomic_path, write_json
 from vectorwan.errors import UserError
 from vectorwan.generate import sha256_file
+from vectorwan.models.loading import resolve
 
 
 def _json(path: Path, what: str) -> dict:
@@ -81,8 +83,6 @@ def _dit_record(dit_run: Path) -> dict:
 
 
 def _world_record(world: Path) -> dict:
-    import csv
-
     gt = _json(world / "ground_truth.json", "give the folder of `vectorwan toy world`")
     with open(world / "metadata.csv", newline="", encoding="utf-8") as fh:
         used = max(0, sum(1 for _ in csv.reader(fh)) - 1)  # metadata.csv may list a subset of the clips
@@ -158,7 +158,6 @@ def ship_toy(out_dir: str | Path, base: str | Path, vae_run, dit_run,
 
 def export_toy(out_dir: str | Path) -> Path:
     """Copy the shipped toy base to ``out_dir`` (a diffusers folder with sampling.json + manifest.json)."""
-    from vectorwan.models.loading import resolve
 
     src = Path(resolve("toy").location)
     with atomic_path(Path(out_dir), suffix="") as tmp:

@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
+from vectorwan.atomic import atomic_path, write_json, write_text
 from vectorwan.errors import UserError
+from vectorwan.frames import write_frames
 
 # name -> fill RGB. Chosen far apart in Lab so a check can tell them apart after mp4 coding.
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -271,7 +273,6 @@ def new_dataset_dir(root: str | Path) -> Path:
 def write_metadata(root: Path, rows: list[tuple[str, str]]) -> None:
     """``root/metadata.csv`` (``file_name,text``), atomically. Write it last: its presence marks a
     finished dataset."""
-    from vectorwan.atomic import write_text
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -313,8 +314,6 @@ def make_dataset(root: str | Path, n_per_prompt: int = 1, seed: int = 0, *, fram
     (the N-1 extra rows after all others, in order; files are written once), so training draws
     that colour N times as often; it may also be ``COLOUR=N`` strings (see :func:`parse_repeat`).
     """
-    from vectorwan.atomic import atomic_path, write_json
-    from vectorwan.frames import write_frames
 
     repeat = dict(repeat) if isinstance(repeat, Mapping) else parse_repeat(repeat or ())
     if n_per_prompt < 1:

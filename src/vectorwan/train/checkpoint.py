@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from vectorwan.atomic import atomic_path
 from vectorwan.errors import UserError
@@ -21,8 +22,6 @@ PREFIX = "step-"
 
 
 def save_checkpoint(ckpt_root: Path, step: int, tensors: dict, optimizer, scheduler, extra: dict, keep: int) -> Path:
-    from safetensors.torch import save_file
-
     final = ckpt_root / f"{PREFIX}{step:07d}"
     with atomic_path(final, suffix="") as tmp:
         tmp.mkdir(parents=True)
@@ -42,7 +41,6 @@ def list_checkpoints(ckpt_root: Path) -> list[Path]:
 
 def load_checkpoint(path: Path) -> tuple[dict, dict, dict]:
     """Returns (trained tensors, optimizer state, state json). Never unpickles arbitrary objects."""
-    from safetensors.torch import load_file
 
     try:
         state = json.loads((path / "state.json").read_text())

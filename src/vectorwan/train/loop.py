@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from vectorwan.atomic import atomic_path, write_json, write_text
 from vectorwan.cache import CachedData, build_cache
@@ -33,6 +34,7 @@ from vectorwan.models.lora import attach_lora, save_lora
 from vectorwan.train import flow
 from vectorwan.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from vectorwan.train.losses import flow_matching_loss
+from vectorwan.train.validation import Validator
 
 
 # ----------------------------------------------------------------------------- what is trained
@@ -325,15 +327,12 @@ def save(run: Run, step: int) -> None:
 def make_validator(run: Run, source):
     if not (run.main and run.cfg.validation.every and run.cfg.validation.prompts):
         return None
-    from vectorwan.train.validation import Validator
 
     return Validator(run.cfg, run.model, run.data, source)
 
 
 # ----------------------------------------------------------------------------- the recipe
 def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
-    from tqdm.auto import tqdm
-
     t = cfg.train
     accelerator = setup_accelerator(cfg)
     data = setup_data(cfg, accelerator, progress)

@@ -7,6 +7,7 @@ shape ids). The command writes its result; tests and other modules can call it d
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -17,10 +18,10 @@ import numpy as np
 from vectorwan.colour import to_lab
 from vectorwan.frames import evenly_spaced
 from vectorwan.vector import fidelity
-from vectorwan.vector.palette import (AUTO_MAX_COLORS, TRANSPARENT, Palette, Quantizer, detect_background,
-                                      fit_palette, sample_colors, stacking_order)
-from vectorwan.vector.trace import (WHITE, TraceCache, TraceOptions, TracedFrame, label_frame, render_svg,
-                                    split_alpha, svg_document, trace_labels)
+from vectorwan.vector.palette import (AUTO_MAX_COLORS, TRANSPARENT, Palette, Quantizer, detect_background, fit_palette,
+                                      sample_colors, stacking_order)
+from vectorwan.vector.trace import (WHITE, TraceCache, TracedFrame, TraceOptions, label_frame, render_svg, split_alpha,
+                                    svg_document, trace_labels)
 from vectorwan.vector.track import TrackStats, assign_shape_ids
 
 BACKGROUND_MODES = ("auto", "transparent", "layer", "none")
@@ -192,7 +193,6 @@ def vectorize_clip(frames: np.ndarray, fps: float, options: VectorizeOptions | N
         _init_worker(state, worker_process=False)
         results = [_process_frame(i, frames[i]) for i in range(n)]
     else:
-        import multiprocessing as mp
 
         # spawn, not fork: a forked child can inherit OpenCV's thread pool mid-lock and hang
         chunk = max(1, n // (jobs * 4))  # contiguous runs of frames: the trace cache sees neighbours

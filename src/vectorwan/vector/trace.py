@@ -13,15 +13,19 @@ Pure functions: :func:`trace_frame` (image + palette → SVG text) and :func:`re
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
-from dataclasses import asdict, dataclass, field
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field, replace
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from vectorwan.colour import to_lab
-from vectorwan.vector.palette import TRANSPARENT, Palette, Quantizer, hex_color
+from vectorwan.frames import composite
+from vectorwan.vector.palette import TRANSPARENT, Palette, Quantizer, hex_color, stacking_order
 
 WHITE = (255, 255, 255)
 
@@ -234,15 +238,11 @@ class TraceCache:
     pixels) between frames is traced once. Bounded, least recently used out first."""
 
     def __init__(self, max_entries: int = 20_000):
-        from collections import OrderedDict
-
         self.max_entries = max_entries
         self._d: OrderedDict = OrderedDict()
         self.hits = self.misses = 0
 
     def get(self, crop: np.ndarray, opts: TraceOptions):
-        import hashlib
-
         key = (crop.shape, hashlib.blake2b(np.packbits(crop).tobytes(), digest_size=16).digest(), opts)
         val = self._d.get(key)
         if val is not None:
@@ -388,9 +388,6 @@ def trace_frame(image: np.ndarray, palette: Palette | np.ndarray, opts: TraceOpt
     ``palette`` is a :class:`Palette` (colours in stacking order) or a K×3 uint8 array (then
     stacked by luminance). Keyword overrides update ``opts``, e.g. ``scale=1, mode="polygon"``.
     """
-    from dataclasses import replace
-
-    from vectorwan.vector.palette import stacking_order
 
     opts = replace(opts or TraceOptions(), **overrides)
     if not isinstance(palette, Palette):
@@ -404,13 +401,11 @@ def trace_frame(image: np.ndarray, palette: Palette | np.ndarray, opts: TraceOpt
 def render_svg(svg: str | bytes, width: int, height: int, background=None) -> np.ndarray:
     """Rasterise SVG text with cairosvg: uint8 H×W×4 RGBA, or H×W×3 over ``background``."""
     import cairosvg
-    from PIL import Image
 
     data = svg.encode("utf-8") if isinstance(svg, str) else svg
     png = cairosvg.svg2png(bytestring=data, output_width=width, output_height=height)
     rgba = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
     if background is None:
         return rgba
-    from vectorwan.frames import composite
 
     return composite(rgba[None], background)[0]
