@@ -12,7 +12,7 @@ from vectorwan.generate import Engine, Request
 
 
 def main() -> None:
-    engine = Engine("tiny")
+    engine = Engine.load("tiny")
     engine.run(Request(prompt="warm up", frames=5, steps=2, height=64, width=64))
     rows = []
     for frames, size in ((17, 64), (81, 64), (17, 128)):

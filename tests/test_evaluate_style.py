@@ -4,8 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vectorwan.colour import kmeans_palette as weighted_kmeans
-from vectorwan.colour import to_lab
+from vectorwan.colour import kmeans_palette, to_lab
 from vectorwan.evaluate.style import (edge_widths, effective_colours, flatness, frame_style, lab_histogram,
                                       palette, palette_compactness, psnr, sample_indices, ssim, style_metrics)
 from vectorwan.evaluate.synthetic import shapes_clip
@@ -64,8 +63,8 @@ def test_histogram_paths_agree_and_kmeans_is_deterministic():
     big = np.tile(lab, (8, 8, 1))  # large input takes the dense-bincount path
     (m1, c1), (m2, c2) = lab_histogram(lab), lab_histogram(big)
     assert np.allclose(m1, m2, atol=1e-3) and np.allclose(c1 * 64, c2)
-    a = weighted_kmeans(m1, c1, 8)
-    b = weighted_kmeans(m1, c1, 8)
+    a = kmeans_palette(m1, c1, 8)
+    b = kmeans_palette(m1, c1, 8)
     assert np.array_equal(a[0], b[0]) and a[1].sum() == pytest.approx(1.0)
 
 

@@ -46,3 +46,24 @@ def test_write_refuses_unknown_keys(tmp_path):
     with pytest.raises(UserError, match="unknown key 'seed'"):
         sampling.write(tmp_path, {**sampling.TINY, "seed": 0})
     assert not (tmp_path / "sampling.json").exists()
+
+
+def test_writing_the_toy_settings_reproduces_the_shipped_file_byte_for_byte(tmp_path):
+    from vectorwan.models.loading import TOY_DIR
+
+    sampling.write(tmp_path, sampling.TOY)
+    assert (tmp_path / "sampling.json").read_bytes() == (TOY_DIR / "sampling.json").read_bytes()
+
+
+def test_validation_settings_left_out_are_the_models_own():
+    from pathlib import Path
+
+    from vectorwan.config import load_config
+    from vectorwan.train.validation import validation_settings
+
+    recipe = Path(__file__).resolve().parents[1] / "configs" / "toy_character.toml"
+    assert validation_settings(load_config(recipe)) == {"steps": 20, "guidance": 1.5, "shift": 3.0, "negative_prompt": ""}
+    given = load_config(recipe, ["validation.steps=7", 'validation.negative_prompt="blurry"'])
+    assert validation_settings(given) == {"steps": 7, "guidance": 1.5, "shift": 3.0, "negative_prompt": "blurry"}
+    tiny = load_config(None, ['model.path="tiny"'])
+    assert validation_settings(tiny)["negative_prompt"] == sampling.WAN_NEGATIVE_PROMPT

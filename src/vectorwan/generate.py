@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -182,12 +183,62 @@ class Engine:
         return np.asarray(y[0], dtype=np.float32)
 
 
-def parse_lora(spec: str) -> tuple[str, float]:
-    m = re.fullmatch(r"(.+?)(?::(-?[0-9]*\.?[0-9]+(?:e-?\d+)?))?", spec)
-    path, scale = m.group(1), float(m.group(2)) if m.group(2) else 1.0
-    if not Path(path).is_file():
-        raise UserError(f"--lora {path}: file not found")
-    return path, scale
+BATCH_KEYS = {f.name for f in fields(Request)} | {"out"}  # what one line of a --prompts JSONL file may set
+
+
+def infer_task(task: str | None, video: str | None, out) -> str:
+    """The task when none is given: v2v with an input video, t2i for a .png output, else t2v."""
+    if task:
+        return task
+    if video:
+        return "v2v"
+    return "t2i" if str(out).lower().endswith(".png") else "t2v"
+
+
+def read_batch(path: str | Path) -> list[dict]:
+    """The items of a batch file: one prompt per line, or JSONL objects with per-item settings."""
+    f = Path(path)
+    if not f.is_file():
+        raise UserError(f"--prompts {f}: file not found")
+    items = []
+    for i, line in enumerate(f.read_text(encoding="utf-8").splitlines()):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line.lstrip().startswith("{"):
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{f}:{i + 1}: invalid JSON ({e.msg})") from None
+            unknown = set(obj) - BATCH_KEYS
+            if unknown or "prompt" not in obj:
+                raise UserError(f"{f}:{i + 1}: needs 'prompt'; unknown keys {sorted(unknown)}; allowed: {sorted(BATCH_KEYS)}")
+            items.append(obj)
+        else:
+            items.append({"prompt": line.strip()})
+    if not items:
+        raise UserError(f"--prompts {f}: no prompts in the file")
+    return items
+
+
+def plan_jobs(settings: dict, out: str | Path, *, prompt: str | None = None, prompts_file: str | Path | None = None,
+              task: str | None = None) -> list[tuple[Request, Path]]:
+    """``(request, output)`` for one prompt, or for every item of a batch file written into the folder
+    ``out`` (``NNN-slug.mp4`` / ``.png`` unless the item names its ``out``). ``settings``: values for
+    every request (keys that are not :class:`Request` fields are ignored; an item's own win)."""
+    base = {k: v for k, v in settings.items() if k in BATCH_KEYS - {"prompt", "out", "task"}}
+    if prompt is not None:
+        items, out_dir = [({**base, "prompt": prompt}, Path(out), task)], None
+    else:
+        out_dir = Path(out)
+        if out_dir.suffix:
+            raise UserError(f"--out {out_dir}: with --prompts, give a folder")
+        items = []
+        for i, item in enumerate(read_batch(prompts_file)):
+            item_task = infer_task(item.get("task", task), item.get("video", settings.get("video")), item.get("out", ""))
+            slug = re.sub(r"[^a-z0-9]+", "-", item["prompt"].lower()).strip("-")[:40]
+            path = out_dir / item.pop("out", f"{i:03d}-{slug}{'.png' if item_task == 't2i' else '.mp4'}")
+            items.append(({**base, **{k: v for k, v in item.items() if k != "task"}}, path, item_task))
+    return [(Request(task=infer_task(t, kw.get("video"), path), **kw), path) for kw, path, t in items]
 
 
 def sha256_file(path: str | Path) -> str:

@@ -27,7 +27,8 @@ WAN_NEGATIVE_PROMPT = (
     "杂乱的背景，三条腿，背景人很多，倒着走"
 )
 # the keys of a sampling.json and their types (the settings a model was trained / evaluated with)
-KEYS: dict[str, type] = {"height": int, "width": int, "frames": int, "steps": int, "guidance": float, "shift": float,
+# (in the order the shipped toy base's file has them, so re-shipping writes the same bytes)
+KEYS: dict[str, type] = {"steps": int, "guidance": float, "shift": float, "height": int, "width": int, "frames": int,
                          "fps": float, "negative_prompt": str, "max_sequence_length": int}
 # Wan 2.1 T2V 1.3B (480p)
 WAN = dict(height=480, width=832, frames=81, steps=50, guidance=5.0, shift=3.0, fps=16,
@@ -53,7 +54,7 @@ def complete(settings: dict, where: str = "sampling") -> dict:
         if not ok or (tp is not str and not math.isfinite(v)):
             raise UserError(f"{where}: '{k}' must be a finite {tp.__name__}, got {v!r}")
         out[k] = int(v) if tp is int else v  # a float key keeps the number as written (16 stays 16)
-    return out
+    return {k: out[k] for k in KEYS}
 
 
 def read(folder: str | Path) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vectorwan import dataclass_args
+from vectorwan.commands._lora_args import parse_lora
 from vectorwan.toy.vae_config import VaeTrainConfig
 
 
@@ -162,7 +163,6 @@ def _accuracy_parser(sub) -> None:
 
 
 def _accuracy(args) -> int:
-    from vectorwan.generate import parse_lora
     from vectorwan.toy.accuracy import run_accuracy
     from vectorwan.toy.checks import format_table
 

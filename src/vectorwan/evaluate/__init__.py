@@ -8,8 +8,10 @@ numbers, so a metric can be checked by hand on a synthetic clip. Modules:
 - :mod:`.style`     palette compactness, colour count, flatness, edge crispness, vectorizability;
 - :mod:`.identity`  palette drift, colour-layer IoU, distance to reference images;
 - :mod:`.compare`   paired statistics, bootstrap CIs and the headline improvement;
+- :mod:`.pipeline`  every metric of one clip (:func:`~.pipeline.evaluate_frames`);
 - :mod:`.report`    ``report.json`` / ``report.md`` / plots;
-- :mod:`.command`   the ``vectorwan eval`` verb.
+- :mod:`.run`       files in, report out (:func:`~.run.evaluate_clips`: what ``vectorwan eval`` and the demo call);
+- :mod:`.command`   the ``vectorwan eval`` verb (parse, call :func:`~.run.evaluate_clips`, print).
 
 Formulas are in each function's docstring and in ``docs/eval.md``.
 """

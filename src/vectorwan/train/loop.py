@@ -5,8 +5,9 @@
 
 What is trained is a seam, not a branch: :class:`LoraWeights` (a peft LoRA; the LoRA file) or
 :class:`FullWeights` (``train.mode = "full"``: every transformer weight in fp32; a diffusers
-``transformer/`` folder). Both answer the same five questions — how to set the model up, what
-its trained tensors are, how to load them back, where the result goes, and how to write it.
+``transformer/`` folder). Both answer the same questions — which dtype the base loads in, how to
+set the model up, what its trained tensors are, how to load them back, where the result goes and
+how to write it.
 
 All randomness of step ``s`` on process ``r`` (which items, captions, σ, noise, LoRA dropout)
 comes from generators seeded with (seed, s, r), so a resumed run continues exactly where an

@@ -22,20 +22,22 @@ from vectorwan.models import loading
 SETTINGS = ("steps", "guidance", "shift", "negative_prompt")
 
 
-def validation_settings(cfg: Config) -> dict:
-    """``[validation]``'s steps, guidance, shift and negative prompt, each left out → the model's default."""
+def validation_settings(cfg: Config, source=None) -> dict:
+    """``[validation]``'s steps, guidance, shift and negative prompt, each left out → the model's default
+    (read only when one is left out)."""
     v = cfg.validation
     given = {k: getattr(v, k) for k in SETTINGS if getattr(v, k) is not None}
     if len(given) == len(SETTINGS):
         return given
-    return {**{k: loading.sampling_defaults(cfg.model.path)[k] for k in SETTINGS}, **given}
+    defaults = loading.sampling_defaults(source or cfg.model.path)
+    return {**{k: defaults[k] for k in SETTINGS}, **given}
 
 
 class Validator:
     def __init__(self, cfg, model, data, source):
         self.cfg, self.model, self.data = cfg, model, data
         self.vae = loading.load_part(source, "vae")  # small next to the text encoder, which stays unloaded
-        self.settings = validation_settings(cfg)
+        self.settings = validation_settings(cfg, source)
         self.scheduler = loading.flow_scheduler(source, self.settings["shift"])
 
     def run(self, step: int, out_dir: Path, writer=None) -> list[str]:

@@ -3,7 +3,9 @@
 Layer-wise: the *colour* layer is one palette locked over the whole clip (:mod:`.palette`),
 the *shape* layer traces each colour with vtracer (:mod:`.trace`), the *motion* layer keeps
 shape ids stable across frames (:mod:`.track`); :mod:`.pipeline` runs the three,
-:mod:`.export` writes SVG / SMIL / Lottie and :mod:`.fidelity` measures the result.
+:mod:`.export` writes SVG / SMIL / Lottie and :mod:`.fidelity` measures the result;
+:mod:`.files` is files in, files out (:func:`~.files.vectorize_file`: what ``vectorwan vectorize`` and
+the demo call).
 
 Names below are imported lazily, so that ``vectorwan --help`` does not load OpenCV.
 """

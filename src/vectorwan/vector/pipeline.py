@@ -2,7 +2,8 @@
 
 :func:`vectorize_clip` is the whole layer-wise pipeline: colour (one palette locked over the
 clip), shape (per-colour tracing of each frame, in parallel over frames) and motion (stable
-shape ids). The command writes its result; tests and other modules can call it directly.
+shape ids). :func:`vectorwan.vector.files.vectorize_file` reads a file and writes the result;
+tests and other modules can call this directly.
 """
 
 from __future__ import annotations
