@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # CPU build of torch; a GPU user installs their CUDA torch into .venv first (see README).
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo test test-slow clean
+.PHONY: install players demo test test-slow clean
 
 $(BIN)/vectorwan: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,13 +16,24 @@ $(BIN)/vectorwan: pyproject.toml
 
 install: $(BIN)/vectorwan
 
+# the real Lottie players the tests drive: Debian's chromium + lottie-web/puppeteer-core (tests/players);
+# rlottie-python comes with '.[test]'. Without chromium (no root) the lottie-web tests skip.
+players: tests/players/node_modules/.installed
+	@command -v chromium >/dev/null || apt-get install -y -q chromium >/dev/null \
+		|| (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null) \
+		|| echo "note: could not install chromium; the lottie-web tests will skip"
+
+tests/players/node_modules/.installed: tests/players/package.json tests/players/package-lock.json
+	npm ci --prefix tests/players --no-audit --no-fund --loglevel=error
+	touch $@
+
 demo: install
 	$(BIN)/python -m vectorwan demo --out runs/demo
 
-test: install
+test: install players
 	$(BIN)/python -m pytest -q
 
-test-slow: install
+test-slow: install players
 	$(BIN)/python -m pytest -q -m slow
 
 clean:

@@ -6,8 +6,10 @@ All functions return strings / dicts; writing files is the command's job.
   ``<animate attributeName="visibility" calcMode="discrete">`` shows each frame for 1/fps
   seconds, looping. The first frame is visible without animation (static renderers).
 * Lottie: one shape layer per colour layer (top layer first, as Lottie stacks them); inside,
-  one group per tracked shape id, whose sub-paths carry hold keyframes per frame (an empty
-  path while the shape is absent). Coordinates are in source pixels.
+  one group per tracked shape id, whose sub-paths carry hold keyframes per frame. Every keyframe of
+  a sub-path has the same vertex count and none is empty (a collapsed path while the shape is
+  absent): lottie-web fails on a changing count and rlottie draws the smaller one. Coordinates are
+  in source pixels.
 """
 
 from __future__ import annotations
@@ -116,9 +118,6 @@ def parse_path(path: TracedPath, scale: int = 1, ndigits: int = 2) -> list[dict]
 
 
 # ----------------------------------------------------------------------------- Lottie
-_EMPTY = {"c": False, "v": [], "i": [], "o": []}
-
-
 def _static(v):
     return {"a": 0, "k": v}
 
@@ -137,14 +136,39 @@ def _rgba01(rgb) -> list[float]:
     return [round(int(c) / 255.0, 4) for c in rgb] + [1]
 
 
+def _padded(bez: dict, n: int) -> dict:
+    """``bez`` with ``n`` vertices and the same geometry: the last vertex is repeated with zero tangents,
+    its out-tangent moved to the last copy, so every added segment has zero length."""
+    v, i, o = list(bez["v"]), list(bez["i"]), list(bez["o"])
+    extra = n - len(v)
+    if extra <= 0:
+        return bez
+    last_out, o[-1] = o[-1], [0, 0]
+    v += [v[-1]] * extra
+    i += [[0, 0]] * extra
+    o += [[0, 0]] * (extra - 1) + [last_out]
+    return {"c": bez["c"], "v": v, "i": i, "o": o}
+
+
+def _collapsed(at: list[float], n: int) -> dict:
+    """A closed path of ``n`` vertices all at ``at``: draws nothing, but has the slot's vertex count."""
+    return {"c": True, "v": [list(at)] * n, "i": [[0, 0]] * n, "o": [[0, 0]] * n}
+
+
 def _animated_path(per_frame: dict[int, dict], n_frames: int) -> dict:
-    """Hold keyframes for one sub-path slot: shape where present, an empty path elsewhere."""
-    if n_frames == 1:
-        return _static(per_frame.get(0, _EMPTY))
+    """Hold keyframes for one sub-path slot, well-formed for every player (lottie-web, rlottie, ThorVG,
+    Skottie): every keyframe has the slot's largest vertex count (smaller shapes padded without changing
+    their geometry), and where the slot is absent it holds a collapsed path, never an empty one."""
+    n = max(len(b["v"]) for b in per_frame.values())
+    shown = sorted(per_frame)
     kfs, last = [], None
     for t in range(n_frames):
-        val = per_frame.get(t, _EMPTY)
-        if val is last or (last is not None and val == last):
+        if t in per_frame:
+            val = _padded(per_frame[t], n)
+        else:  # collapse onto the nearest frame's first vertex (no stray dot at the origin)
+            near = min(shown, key=lambda k: (abs(k - t), k))
+            val = _collapsed(per_frame[near]["v"][0], n)
+        if last is not None and val == last:
             continue
         kfs.append({"t": t, "s": [val], "h": 1, "i": {"x": [1], "y": [1]}, "o": {"x": [0], "y": [0]}})
         last = val
