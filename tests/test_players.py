@@ -1,5 +1,6 @@
-"""Lottie output plays in the real players: lottie-web (svg and canvas renderers) in headless Chromium
-and rlottie (rlottie-python, the engine of Telegram and Samsung). Each sampled frame a player draws is
+"""Lottie output plays in the real players: lottie-web (svg and canvas renderers) in headless Chromium,
+ThorVG (@lottiefiles/dotlottie-web, the LottieFiles player, reading the .lottie file) in headless
+Chromium, and rlottie (rlottie-python, the engine of Telegram and Samsung). Each sampled frame a player draws is
 compared with the same frame's SVG rendered by cairosvg (the vectorizer's own reference render): two
 correct rasterizers differ only in anti-aliasing (measured 35-50 dB), while a player that misreads the
 file draws garbage or a held frame (13 dB on the moving circle before shape keyframes were padded).
@@ -19,7 +20,7 @@ import pytest
 from PIL import Image
 
 from vectorwan.toy.world import render_clip as toy_clip
-from vectorwan.vector.export import lottie_document
+from vectorwan.vector.export import dotlottie, lottie_document
 from vectorwan.vector.fidelity import psnr
 from vectorwan.vector.pipeline import VectorizeOptions, vectorize_clip
 from vectorwan.vector.synth import bench_scene_svg, render_clip, simple_scene_svg
@@ -34,6 +35,13 @@ def _missing(what: str):
     if os.environ.get("VECTORWAN_REQUIRE_PLAYERS") == "1":
         pytest.fail(f"{what} is missing; `make test` installs it")
     pytest.skip(f"{what} is missing (`make test` installs it)")
+
+
+def _browser_player(package: str) -> None:
+    if not (shutil.which("node") and Path(CHROMIUM).is_file()):
+        _missing("node or chromium")
+    if not (PLAYERS / "node_modules" / package).is_dir():
+        _missing(f"tests/players/node_modules/{package} (npm ci)")
 
 
 CLIPS = {
@@ -56,7 +64,9 @@ def traced(request, tmp_path_factory):
     refs = {t: render_svg(svg_document(res.frames[t], res.palette), clip.shape[2], clip.shape[1], background=res.matte)
             for t in _frames(len(clip))}
     path = tmp_path_factory.mktemp("lottie") / "clip.json"
-    path.write_text(json.dumps(lottie_document(res.frames, res.palette, 16)))
+    doc = lottie_document(res.frames, res.palette, 16)
+    path.write_text(json.dumps(doc))
+    path.with_suffix(".lottie").write_bytes(dotlottie(doc))
     return request.param, clip, refs, path
 
 
@@ -85,10 +95,7 @@ def _frames(n: int) -> list[int]:
 @pytest.mark.parametrize("renderer", ["svg", "canvas"])
 def test_lottie_web_renders_every_sampled_frame_without_errors(traced, renderer, tmp_path):
     name, clip, refs, path = traced
-    if not (shutil.which("node") and Path(CHROMIUM).is_file()):
-        _missing("node or chromium")
-    if not (PLAYERS / "node_modules" / "lottie-web").is_dir():
-        _missing("tests/players/node_modules (npm ci)")
+    _browser_player("lottie-web")
     r = subprocess.run(["node", str(PLAYERS / "render_lottie.mjs"), str(path), str(tmp_path), renderer,
                         *map(str, refs)], capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -98,6 +105,20 @@ def test_lottie_web_renders_every_sampled_frame_without_errors(traced, renderer,
         shown = _on_white(np.asarray(Image.open(tmp_path / f"{renderer}-{t}.png").convert("RGBA")))
         assert shown.shape == ref.shape
         assert psnr(shown, ref) >= MIN_DB, (name, renderer, t, round(psnr(shown, ref), 2))
+
+
+def test_thorvg_plays_the_dotlottie_file(traced, tmp_path):
+    name, clip, refs, path = traced
+    _browser_player("@lottiefiles/dotlottie-web")
+    r = subprocess.run(["node", str(PLAYERS / "render_dotlottie.mjs"), str(path.with_suffix(".lottie")), str(tmp_path),
+                        *map(str, refs)], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    errors = json.loads((tmp_path / "thorvg-errors.json").read_text())
+    assert errors == [], errors[:3]
+    for t, ref in refs.items():
+        shown = _on_white(np.asarray(Image.open(tmp_path / f"thorvg-{t}.png").convert("RGBA")))
+        assert shown.shape == ref.shape
+        assert psnr(shown, ref) >= MIN_DB, (name, t, round(psnr(shown, ref), 2))
 
 
 def test_rlottie_renders_every_sampled_frame(traced):

@@ -162,3 +162,18 @@ def test_failure_while_writing_leaves_nothing(tmp_path, clip_dir, capsys, monkey
         main(["vectorize", str(clip_dir / "anim.webp"), "--out", str(out_dir / "a.svg"), "--no-fidelity",
               "--deflicker-out", str(out_dir / "d.mp4")])
     assert not out_dir.exists() or not any(out_dir.iterdir())
+
+
+def test_dotlottie_output_is_the_lottie_document_in_a_zip(tmp_path, clip_dir):
+    import zipfile
+
+    src = clip_dir / "anim.webp"
+    assert main(["vectorize", str(src), "--out", str(tmp_path / "a.json"), "--no-fidelity"]) == 0
+    assert main(["vectorize", str(src), "--out", str(tmp_path / "a.lottie"), "--no-fidelity"]) == 0
+    with zipfile.ZipFile(tmp_path / "a.lottie") as z:
+        assert sorted(z.namelist()) == ["a/animation.json", "manifest.json"]
+        manifest = json.loads(z.read("manifest.json"))
+        animation = json.loads(z.read("a/animation.json"))
+    assert manifest["version"] == "2" and manifest["animations"] == [{"id": "animation"}]
+    assert animation == json.loads((tmp_path / "a.json").read_text())
+    assert json.loads((tmp_path / "a.lottie.manifest.json").read_text())["kind"] == "dotlottie"

@@ -1,7 +1,7 @@
 """``vectorwan vectorize INPUT --out OUT``: a clip or an image → layered vector animation.
 
-OUT by extension: ``.svg`` (one frame, or an animated SVG for a clip), ``.json`` (Lottie) or
-a folder (one SVG per frame, ``palette.json`` and ``manifest.json``). The work, the checks
+OUT by extension: ``.svg`` (one frame, or an animated SVG for a clip), ``.json`` (Lottie),
+``.lottie`` (dotLottie) or a folder (one SVG per frame, ``palette.json`` and ``manifest.json``). The work, the checks
 and the writing are :func:`vectorwan.vector.files.vectorize_file`; this verb parses and prints.
 """
 
@@ -15,7 +15,7 @@ import time
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="a video, a folder of frames or an image")
     p.add_argument("--out", required=True,
-                   help="output: .svg (frame or animated SVG), .json (Lottie) or a folder (SVG per frame)")
+                   help="output: .svg (frame or animated SVG), .json (Lottie), .lottie (dotLottie) or a folder (SVG per frame)")
     p.add_argument("--colors", type=int, default=None, metavar="K",
                    help="palette size for the whole clip (2..64; default: automatic)")
     p.add_argument("--max-colors", type=int, default=32, metavar="N",

@@ -14,12 +14,15 @@ All functions return strings / dicts; writing files is the command's job.
 
 from __future__ import annotations
 
+import io
+import json
 import re
+import zipfile
 
 from vectorwan.vector.palette import Palette, hex_color
 from vectorwan.vector.trace import TracedFrame, TracedPath, _fmt, frame_body, scale_attr, svg_document
 
-__all__ = ["svg_document", "animated_svg", "lottie_document", "parse_path"]
+__all__ = ["svg_document", "animated_svg", "lottie_document", "dotlottie", "parse_path"]
 
 
 # ----------------------------------------------------------------------------- animated SVG
@@ -222,3 +225,21 @@ def lottie_document(frames: list[TracedFrame], palette: Palette, fps: float, *,
     return {"v": "5.7.0", "fr": float(fps), "ip": 0, "op": n, "w": int(w), "h": int(h), "nm": name,
             "ddd": 0, "assets": [], "layers": layers,
             "meta": {"g": "vectorwan vectorize", "palette": palette.hex}}
+
+
+# ----------------------------------------------------------------------------- dotLottie
+DOTLOTTIE_ID = "animation"
+
+
+def dotlottie(doc: dict, *, generator: str = "vectorwan vectorize") -> bytes:
+    """A ``.lottie`` file (dotLottie 2.0, the LottieFiles player's format): a zip holding
+    ``manifest.json`` and the animation as ``a/animation.json``. Deterministic bytes (fixed times)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, obj in (("manifest.json", {"version": "2", "generator": generator,
+                                             "animations": [{"id": DOTLOTTIE_ID}]}),
+                          (f"a/{DOTLOTTIE_ID}.json", doc)):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, json.dumps(obj, separators=(",", ":")))
+    return buf.getvalue()

@@ -26,7 +26,7 @@ from vectorwan.vector.trace import svg_document
 
 MIN_COLORS, MAX_COLORS = 2, 64
 MAX_PIXELS = 600_000_000  # frames × height × width held in memory at once
-OUTPUT_KINDS = {".svg": "svg", ".json": "lottie", "": "folder"}
+OUTPUT_KINDS = {".svg": "svg", ".json": "lottie", ".lottie": "dotlottie", "": "folder"}
 DEFLICKER_EXTS = VIDEO_EXTS | {".gif", ".webp", ".png", ""}
 
 
@@ -77,7 +77,7 @@ def check_request(out: Path, options: VectorizeOptions, *, deflicker: str | None
     """Check the output path and the settings before any work; returns the output kind."""
     ext = out.suffix.lower()
     if ext not in OUTPUT_KINDS:
-        raise UserError(f"--out {out}: unsupported extension '{ext}'; use .svg, .json (Lottie) or a folder name")
+        raise UserError(f"--out {out}: unsupported extension '{ext}'; use .svg, .json (Lottie), .lottie (dotLottie) or a folder name")
     if ext == "" and out.exists():
         if not out.is_dir():
             raise UserError(f"--out {out}: exists and is not a folder; choose another name")
@@ -177,22 +177,22 @@ def write_outputs(result: VectorizeResult, out: Path, kind: str, *, source: str,
                   manifest: Path | None, deflicker: str | None, started: float | None = None) -> list[Path]:
     """Build every output in memory, then write them all (temp names, renamed at the end)."""
     pal, bgr = result.palette, result.background_rect
-    texts: dict[str, str] = {}
+    texts: dict[str, str | bytes] = {}
     if kind == "svg":
         if len(result.frames) == 1:
             body = svg_document(result.frames[0], pal, background_rect=bgr)
         else:
             body = export.animated_svg(result.frames, pal, result.fps, background_rect=bgr)
         texts[out.name] = body
-    elif kind == "lottie":
-        texts[out.name] = json.dumps(export.lottie_document(result.frames, pal, result.fps, background_rect=bgr,
-                                                            name=Path(source).stem or "vectorwan"),
-                                     separators=(",", ":"))
+    elif kind in ("lottie", "dotlottie"):
+        doc = export.lottie_document(result.frames, pal, result.fps, background_rect=bgr,
+                                     name=Path(source).stem or "vectorwan")
+        texts[out.name] = export.dotlottie(doc) if kind == "dotlottie" else json.dumps(doc, separators=(",", ":"))
     else:
         for i, fr in enumerate(result.frames):
             texts[f"frame{i:05d}.svg"] = svg_document(fr, pal, background_rect=bgr)
         texts["palette.json"] = json.dumps(pal.to_json(), indent=2) + "\n"
-    files = {name: len(text.encode("utf-8")) for name, text in texts.items()}
+    files = {name: len(text if isinstance(text, bytes) else text.encode("utf-8")) for name, text in texts.items()}
     written: list[Path] = []
     with contextlib.ExitStack() as stack:
         if kind == "folder":
@@ -202,7 +202,8 @@ def write_outputs(result: VectorizeResult, out: Path, kind: str, *, source: str,
                 (tmp / name).write_text(text, encoding="utf-8")
         else:
             tmp = stack.enter_context(atomic_path(out))
-            tmp.write_text(texts[out.name], encoding="utf-8")
+            body = texts[out.name]
+            tmp.write_bytes(body) if isinstance(body, bytes) else tmp.write_text(body, encoding="utf-8")
         written.append(out)
         if deflicker:
             dtmp = stack.enter_context(atomic_path(deflicker))
