@@ -163,3 +163,12 @@ def test_bad_input_is_one_line_and_leaves_nothing(exported, tmp_path, case, _cli
 
 def test_to_uint8_rounds():
     assert to_uint8(np.array([0.0, 0.5, 1.0, 1.2])).tolist() == [0, 128, 255, 255]
+
+
+@pytest.mark.parametrize("bad,needle", [({"guidance": float("nan")}, "guidance nan"), ({"shift": -3.0}, "shift -3.0"),
+                                        ({"fps": 0.0}, "fps 0.0"), ({"shift": float("inf")}, "shift inf")])
+def test_non_finite_or_out_of_range_sampling_settings_are_refused(engine, bad, needle):
+    from vectorwan.errors import UserError
+
+    with pytest.raises(UserError, match=needle):
+        engine.settings(Request(prompt="p", **bad))

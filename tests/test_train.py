@@ -301,3 +301,52 @@ def test_golden_losses_of_a_4_step_tiny_run(tmp_path, mode):
     train(load_config(None, tiny_overrides(tmp_path / mode, d, steps=4, **{"train.save_every": 0, **extra})),
           progress=False)
     assert _losses(tmp_path / mode) == pytest.approx(expected, rel=1e-5, abs=0)
+
+
+def _finite_file(path):
+    return all(torch.isfinite(v).all() for v in load_file(path).values())
+
+
+def test_non_finite_loss_stops_with_one_line_and_keeps_the_last_good_lora(tmp_path, data, capsys, monkeypatch):
+    from vectorwan.cli import main
+    from vectorwan.config import dump_toml
+    from vectorwan.train import loop
+
+    calls, real = [], loop.flow_matching_loss
+
+    def nan_in_step_2(pred, target):  # what a diverging run gives (lr too high, a broken item)
+        calls.append(1)
+        loss = real(pred, target)
+        return loss * float("nan") if len(calls) == 2 else loss
+
+    monkeypatch.setattr(loop, "flow_matching_loss", nan_in_step_2)
+    cfg = load_config(None, tiny_overrides(tmp_path / "run", data, steps=6, **{"train.save_every": 1}))
+    (tmp_path / "c.toml").write_text(dump_toml(cfg))
+    assert main(["train", str(tmp_path / "c.toml"), "--no-report"]) == 2
+    err = [l for l in capsys.readouterr().err.splitlines() if l.startswith("vectorwan")]
+    assert len(err) == 1 and "step 2: loss nan is not finite" in err[0] and "step-0000001" in err[0], err
+    ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert ckpts == ["step-0000001"] and _finite_file(tmp_path / "run" / "checkpoints" / ckpts[0] / "trained.safetensors")
+    assert _finite_file(tmp_path / "run" / "lora.safetensors")
+    assert [json.loads(l)["step"] for l in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()] == [1]
+
+
+def test_weights_that_are_not_finite_are_never_saved(tmp_path, data, monkeypatch):
+    from vectorwan.errors import UserError
+    from vectorwan.train import loop
+
+    real = loop.train_step
+
+    def poisons_a_weight(run, step):
+        out = real(run, step)
+        if step == 1:  # a finite loss, then one LoRA weight becomes inf
+            with torch.no_grad():
+                next(p for p in run.params).view(-1)[0] = float("inf")
+        return out
+
+    monkeypatch.setattr(loop, "train_step", poisons_a_weight)
+    cfg = load_config(None, tiny_overrides(tmp_path / "run", data, steps=4, **{"train.save_every": 1}))
+    with pytest.raises(UserError, match=r"step 2: the trained weights are not finite .*\(the newest checkpoint \(step-0000001\)"):
+        train(cfg, progress=False)
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-0000001"]
+    assert _finite_file(tmp_path / "run" / "lora.safetensors")

@@ -7,6 +7,7 @@ type are errors (one line naming the key and what was expected), never silently 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -155,6 +156,8 @@ def _coerce(value, tp, where: str):
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
+        if not math.isfinite(value):  # TOML has inf and nan; no setting means them
+            raise UserError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -227,14 +230,20 @@ def validate(cfg: Config) -> Config:
         (lo.rank >= 1 and lo.alpha > 0, "lora.rank must be ≥ 1 and lora.alpha > 0"),
         (0.0 <= lo.dropout < 1.0, "lora.dropout must be in [0, 1)"),
         (bool(lo.targets), "lora.targets must name at least one module (e.g. q, k, v, o, ffn.0, ffn.2)"),
-        (t.learning_rate > 0, "train.learning_rate must be > 0"),
+        (0 < t.learning_rate <= 1, "train.learning_rate must be in (0, 1] (the recipe uses 5e-5)"),
         (cfg.total_steps >= 1, "train: steps_per_epoch × epochs (or max_steps) must be ≥ 1"),
         (t.batch_size >= 1 and t.gradient_accumulation >= 1, "train.batch_size and train.gradient_accumulation must be ≥ 1"),
         (t.shift > 0, "train.shift must be > 0"),
+        (t.logit_std > 0, "train.logit_std must be > 0"),
+        (d.fps > 0, "data.fps must be > 0"),
+        (t.adam_eps > 0 and t.weight_decay >= 0, "train.adam_eps must be > 0 and train.weight_decay ≥ 0"),
+        (t.max_grad_norm >= 0, "train.max_grad_norm must be ≥ 0 (0 = no clipping)"),
+        (cfg.model.max_sequence_length >= 1, "model.max_sequence_length must be ≥ 1 (Wan uses 512)"),
         (0.0 <= t.min_timestep < t.max_timestep <= 1.0, "train.min_timestep < train.max_timestep, both in [0, 1]"),
         (t.save_every >= 0 and t.warmup_steps >= 0, "train.save_every and train.warmup_steps must be ≥ 0"),
         (t.keep_checkpoints >= 1, "train.keep_checkpoints must be ≥ 1"),
-        (len(t.adam_betas) == 2, "train.adam_betas: give two numbers"),
+        (len(t.adam_betas) == 2 and all(0 <= b < 1 for b in t.adam_betas),
+         "train.adam_betas: give two numbers in [0, 1), e.g. [0.9, 0.999]"),
     ]
     for ok, msg in checks:
         if not ok:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import math
 import re
 import time
 from dataclasses import asdict, dataclass, fields
@@ -111,6 +112,10 @@ class Engine:
             raise UserError(f"frames {s['frames']}: Wan needs 4n+1 frames (1, 5, 9, ..., 81)")
         if s["steps"] < 1:
             raise UserError(f"steps {s['steps']}: must be ≥ 1")
+        for k, ok, rule in (("guidance", s["guidance"] >= 0, "≥ 0 (1 = no guidance)"), ("shift", s["shift"] > 0, "> 0"),
+                            ("fps", s["fps"] > 0, "> 0")):
+            if not (math.isfinite(s[k]) and ok):
+                raise UserError(f"{k} {s[k]}: must be a finite number {rule}")
         return s
 
     def negative_prompt(self, req: Request) -> str:

@@ -315,11 +315,32 @@ def train_step(run: Run, step: int) -> tuple[float, torch.Tensor, float | None]:
     return loss_all, sigma, None if grad_norm is None else float(grad_norm)
 
 
+def last_good(run: Run) -> str:
+    ckpts = list_checkpoints(run.out / "checkpoints")
+    return (f"the newest checkpoint ({ckpts[-1].name}) and {run.weights.output(run.out).name} are from before it"
+            if ckpts else "nothing was saved")
+
+
+def check_finite(run: Run, step: int, loss: float, grad_norm: float | None) -> None:
+    """Stop at the first step whose loss or gradient norm is not finite (the same on every process:
+    both are reduced), before anything of it is logged or saved."""
+    if math.isfinite(loss) and (grad_norm is None or math.isfinite(grad_norm)):
+        return
+    what = f"loss {loss:g}" if not math.isfinite(loss) else f"gradient norm {grad_norm:g}"
+    raise UserError(f"train: step {step}: {what} is not finite; stopped ({last_good(run)}); "
+                    f"lower train.learning_rate or check the data")
+
+
 def save(run: Run, step: int) -> None:
-    """A checkpoint (atomic) and the result file at ``step``."""
+    """A checkpoint (atomic) and the result file at ``step``; weights that are not finite are never written."""
     run.accelerator.wait_for_everyone()
     if run.main:
-        save_checkpoint(run.out / "checkpoints", step, run.weights.state_dict(run.model), run.optimizer, run.scheduler,
+        trained = run.weights.state_dict(run.model)
+        bad = next((k for k, v in trained.items() if not torch.isfinite(v).all()), None)
+        if bad is not None:
+            raise UserError(f"train: step {step}: the trained weights are not finite ({bad}); not saved "
+                            f"({last_good(run)}); lower train.learning_rate")
+        save_checkpoint(run.out / "checkpoints", step, trained, run.optimizer, run.scheduler,
                         {"total_steps": run.cfg.total_steps, "world_size": run.accelerator.num_processes,
                          "mode": run.weights.mode}, keep=run.cfg.train.keep_checkpoints)
         run.weights.write(run.model, run.out, step)
@@ -360,6 +381,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
     for step in bar:
         t0 = time.perf_counter()
         last_loss, sigma, grad_norm = train_step(run, step)
+        check_finite(run, step + 1, last_loss, grad_norm)
         dt = time.perf_counter() - t0
         rec = {"step": step + 1, "loss": last_loss, "lr": scheduler.get_last_lr()[0],
                "grad_norm": grad_norm,
