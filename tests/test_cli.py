@@ -24,3 +24,36 @@ def test_a_verb_that_fails_to_import_fails_loudly(monkeypatch):
     monkeypatch.setitem(cli.COMMANDS, "broken", ("vectorwan.commands.no_such_verb", "a verb that is not there"))
     with pytest.raises(ModuleNotFoundError, match="no_such_verb"):
         cli.build_parser()
+
+
+def test_a_closed_pipe_is_not_a_traceback(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    f = tmp_path / "l.safetensors"
+    save_file({"diffusion_model.blocks.0.self_attn.q.lora_A.weight": torch.zeros(4, 64),
+               "diffusion_model.blocks.0.self_attn.q.lora_B.weight": torch.zeros(64, 4)}, f)
+    r = subprocess.run(f"{sys.executable} -m vectorwan lora info {f} | head -1", shell=True, capture_output=True,
+                       text=True, timeout=120)
+    assert r.stdout.strip() == str(f)
+    assert "Traceback" not in r.stderr and "Error" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("code,needle", [(28, "the disk is full"), (30, "the folder is not writable")])  # ENOSPC, EROFS
+def test_disk_full_or_read_only_is_one_line_and_leaves_no_file(tmp_path, monkeypatch, capsys, code, needle):
+    import errno
+    import os
+
+    from vectorwan import atomic
+
+    assert (errno.ENOSPC, errno.EROFS) == (28, 30)
+
+    def refuse(src, dst):
+        raise OSError(code, os.strerror(code), str(dst))
+
+    monkeypatch.setattr(atomic.os, "replace", refuse)
+    out = tmp_path / "tiny"
+    assert cli.main(["model", "export", "tiny", str(out)]) == 2
+    lines = [l for l in capsys.readouterr().err.splitlines() if l.startswith("vectorwan")]
+    assert len(lines) == 1 and needle in lines[0] and f"{out}: " in lines[0] and ".tmp" not in lines[0], lines
+    assert list(tmp_path.iterdir()) == []  # the temporary folder went too

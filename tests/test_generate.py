@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -172,3 +173,43 @@ def test_non_finite_or_out_of_range_sampling_settings_are_refused(engine, bad, n
 
     with pytest.raises(UserError, match=needle):
         engine.settings(Request(prompt="p", **bad))
+
+
+@pytest.mark.parametrize("line,needle", [
+    ('{"prompt": 5}', "'prompt' must be a string, got 5"),
+    ('{"prompt": "p", "steps": "many"}', "'steps' must be an integer or null, got \"many\""),
+    ('{"prompt": "p", "guidance": NaN}', "'guidance' must be a number or null"),
+    ('{"prompt": "p", "seed": true}', "'seed' must be an integer"),
+    ('{"prompt": "p", "out": "../../escaped.png"}', "leaves --out"),
+])
+def test_batch_items_of_the_wrong_type_or_leaving_out_are_refused(tmp_path, line, needle):
+    from vectorwan.errors import UserError
+    from vectorwan.generate import plan_jobs
+
+    f = tmp_path / "p.jsonl"
+    f.write_text(line + "\n")
+    with pytest.raises(UserError, match=re.escape(needle)):
+        plan_jobs({}, tmp_path / "out", prompts_file=f)
+    assert not (tmp_path.parent / "escaped.png").exists()
+
+
+def test_num_videos_zero_is_refused(engine):
+    from vectorwan.errors import UserError
+
+    with pytest.raises(UserError, match="num_videos 0: must be ≥ 1"):
+        engine.settings(Request(prompt="p", num_videos=0))
+
+
+def test_output_that_is_a_folder_or_a_folder_of_other_files_is_refused_and_kept(engine, tmp_path):
+    from vectorwan.errors import UserError
+    from vectorwan.generate import generate
+
+    (tmp_path / "x.png").mkdir()
+    with pytest.raises(UserError, match="x.png: is a folder"):
+        generate(engine, Request(prompt="p", task="t2i", **SMALL), tmp_path / "x.png")
+    mine = tmp_path / "frames"
+    mine.mkdir()
+    (mine / "holiday.jpg").write_bytes(b"precious")
+    with pytest.raises(UserError, match="holds other files"):
+        generate(engine, Request(prompt="p", frames=5, **SMALL), mine)
+    assert (mine / "holiday.jpg").read_bytes() == b"precious"

@@ -68,3 +68,15 @@ def test_hub_id_from_local_cache_and_clear_error_when_missing(tmp_path):
 def test_bad_model_paths(spec, needle):
     with pytest.raises(UserError, match=needle):
         resolve(spec)
+
+
+def test_export_never_deletes_a_users_files_but_replaces_its_own(tmp_path):
+    folder = export_tiny(tmp_path / "m")
+    assert export_tiny(folder) == folder  # a previous export is replaced
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="holds other files \\(notes.txt"):
+        export_tiny(folder, layout="original")
+    assert (folder / "notes.txt").read_text() == "mine" and (folder / "model_index.json").is_file()
+    (tmp_path / "f").write_text("a file")
+    with pytest.raises(UserError, match="exists and is not a folder"):
+        export_tiny(tmp_path / "f")

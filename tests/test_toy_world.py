@@ -227,3 +227,14 @@ def test_vae_stripes_share_is_a_function_of_the_clip_seed():
 
     share = np.mean([is_striped(s, 0.4) for s in range(20_000)])
     assert abs(share - 0.4) < 0.01 and not any(is_striped(s, 0.0) for s in range(1000))
+
+
+def test_world_refuses_a_folder_holding_other_files(tmp_path):
+    from vectorwan.errors import UserError
+    from vectorwan.toy.world import make_dataset
+
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="holds other files"):
+        make_dataset(tmp_path / "w", 1, 0)
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["notes.txt"]

@@ -350,3 +350,34 @@ def test_weights_that_are_not_finite_are_never_saved(tmp_path, data, monkeypatch
         train(cfg, progress=False)
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-0000001"]
     assert _finite_file(tmp_path / "run" / "lora.safetensors")
+
+
+def test_corrupt_newest_checkpoint_falls_back_and_stale_temporaries_are_removed(tmp_path, data, capsys):
+    """A truncated newest checkpoint is skipped with a note; the run resumes from the one before and
+    ends equal to an uninterrupted run. What killed saves left (atomic temporaries) is removed."""
+    kw = {"train.save_every": 2, "train.keep_checkpoints": 3}
+    train(load_config(None, tiny_overrides(tmp_path / "full", data, steps=6, **kw)), progress=False)
+    train(load_config(None, tiny_overrides(tmp_path / "part", data, steps=4, **kw)), progress=False)
+    run = tmp_path / "part"
+    newest = run / "checkpoints" / "step-0000004" / "trained.safetensors"
+    newest.write_bytes(newest.read_bytes()[:100])  # truncated by a full disk, say
+    stale = [run / "checkpoints" / ".step-0000006.ab12cd34.tmp", run / ".lora.x9y8z7w6.tmp.safetensors"]
+    stale[0].mkdir()
+    stale[1].write_bytes(b"half")
+    (run / "notes.txt").write_text("mine")  # a user's file is left alone
+    capsys.readouterr()
+    assert train(load_config(None, tiny_overrides(run, data, steps=6, **kw)), resume=True, progress=False)["start_step"] == 2
+    out = capsys.readouterr().out
+    assert "step-0000004: unreadable checkpoint" in out and "resuming from the one before" in out
+    assert ".step-0000006.ab12cd34.tmp" in out and not any(p.exists() for p in stale)
+    assert (run / "notes.txt").read_text() == "mine"
+    a, b = load_file(tmp_path / "full" / "lora.safetensors"), load_file(run / "lora.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_output_dir_that_is_a_file_is_one_line(tmp_path, data):
+    from vectorwan.errors import UserError
+
+    (tmp_path / "run").write_text("not a folder")
+    with pytest.raises(UserError, match="output_dir .*run: is a file"):
+        train(load_config(None, tiny_overrides(tmp_path / "run", data, steps=1)), progress=False)

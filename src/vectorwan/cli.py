@@ -8,10 +8,18 @@ fast. A verb module that fails to import is a loud error, never a silently missi
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
+import signal
 import sys
 
 from vectorwan.errors import UserError
+
+NOT_WRITABLE = "the folder is not writable: choose another output or fix its permissions"
+DISK_FULL = "the disk is full: free some space or write elsewhere (nothing half-written was left)"
+WRITE_ERRORS = {errno.EACCES: NOT_WRITABLE, errno.EPERM: NOT_WRITABLE, errno.EROFS: NOT_WRITABLE,
+                errno.ENOSPC: DISK_FULL, errno.EDQUOT: DISK_FULL}
 
 # verb -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -63,6 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"vectorwan {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `vectorwan lora info F | head -1`: the reader has gone, as for any Unix tool
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 128 + signal.SIGPIPE
+    except OSError as e:  # the machine said no: every verb, one line naming the file and the way out
+        if e.errno not in WRITE_ERRORS:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"vectorwan {args.command}: error: {where}{e.strerror}; {WRITE_ERRORS[e.errno]}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

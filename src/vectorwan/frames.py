@@ -8,6 +8,7 @@ Every failure on a user's file is a one-line :class:`~vectorwan.errors.UserError
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,12 +16,13 @@ import imageio_ffmpeg
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from vectorwan.atomic import atomic_path
+from vectorwan.atomic import atomic_path, check_output
 from vectorwan.errors import UserError
 
 VIDEO_EXTS = {".mp4", ".webm", ".mov", ".mkv", ".avi", ".m4v"}
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".apng"}
 DEFAULT_FPS = 16.0
+_FRAME_FILE = re.compile(r"\d{5}\.png")  # what write_frames puts in a folder
 MAX_SIDE = 8192  # larger frames are refused: nobody means to trace a 10k-pixel frame
 
 
@@ -173,6 +175,10 @@ def write_frames(path: str | Path, frames: np.ndarray, fps: float = DEFAULT_FPS,
     ``.png`` → one image (a single frame; RGBA kept), no extension → folder of PNG frames.
     """
     path = Path(path)
+    if path.suffix:
+        check_output(path)
+    else:
+        check_output(path, lambda name: _FRAME_FILE.fullmatch(name) is not None)
     frames = np.asarray(frames)
     if frames.ndim == 3:
         frames = frames[None]

@@ -112,6 +112,8 @@ class Engine:
             raise UserError(f"frames {s['frames']}: Wan needs 4n+1 frames (1, 5, 9, ..., 81)")
         if s["steps"] < 1:
             raise UserError(f"steps {s['steps']}: must be ≥ 1")
+        if req.num_videos < 1:
+            raise UserError(f"num_videos {req.num_videos}: must be ≥ 1")
         for k, ok, rule in (("guidance", s["guidance"] >= 0, "≥ 0 (1 = no guidance)"), ("shift", s["shift"] > 0, "> 0"),
                             ("fps", s["fps"] > 0, "> 0")):
             if not (math.isfinite(s[k]) and ok):
@@ -189,6 +191,25 @@ class Engine:
 
 
 BATCH_KEYS = {f.name for f in fields(Request)} | {"out"}  # what one line of a --prompts JSONL file may set
+_KINDS = {"str": ((str,), "a string"), "int": ((int,), "an integer"), "float": ((int, float), "a number")}
+
+
+def _item_type(annotation: str) -> tuple[tuple, bool, str]:
+    """(accepted Python types, may be null, how a message says it) of a Request annotation such as ``int | None``."""
+    base, _, rest = annotation.partition(" | ")
+    types, text = _KINDS[base]
+    return types, rest == "None", text + (" or null" if rest == "None" else "")
+
+
+ITEM_TYPES = {k: _item_type(a) for k, a in {**{f.name: f.type for f in fields(Request)}, "out": "str"}.items()}
+
+
+def _fits(value, spec) -> bool:
+    types, nullable, _ = spec
+    if value is None:
+        return nullable
+    return isinstance(value, types) and not isinstance(value, bool) and (
+        not isinstance(value, float) or math.isfinite(value))
 
 
 def infer_task(task: str | None, video: str | None, out) -> str:
@@ -217,6 +238,9 @@ def read_batch(path: str | Path) -> list[dict]:
             unknown = set(obj) - BATCH_KEYS
             if unknown or "prompt" not in obj:
                 raise UserError(f"{f}:{i + 1}: needs 'prompt'; unknown keys {sorted(unknown)}; allowed: {sorted(BATCH_KEYS)}")
+            for k, v in obj.items():
+                if not _fits(v, ITEM_TYPES[k]):
+                    raise UserError(f"{f}:{i + 1}: '{k}' must be {ITEM_TYPES[k][2]}, got {json.dumps(v)}")
             items.append(obj)
         else:
             items.append({"prompt": line.strip()})
@@ -242,6 +266,9 @@ def plan_jobs(settings: dict, out: str | Path, *, prompt: str | None = None, pro
             item_task = infer_task(item.get("task", task), item.get("video", settings.get("video")), item.get("out", ""))
             slug = re.sub(r"[^a-z0-9]+", "-", item["prompt"].lower()).strip("-")[:40]
             path = out_dir / item.pop("out", f"{i:03d}-{slug}{'.png' if item_task == 't2i' else '.mp4'}")
+            if not path.resolve().is_relative_to(out_dir.resolve()):
+                raise UserError(f"{prompts_file}: item {i + 1}: 'out' {path.relative_to(out_dir)} leaves --out {out_dir}; "
+                                "give a name inside it")
             items.append(({**base, **{k: v for k, v in item.items() if k != "task"}}, path, item_task))
     return [(Request(task=infer_task(t, kw.get("video"), path), **kw), path) for kw, path, t in items]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vectorwan import sampling
-from vectorwan.atomic import atomic_path
+from vectorwan.atomic import atomic_path, check_output
 from vectorwan.errors import UserError
 from vectorwan.models import tiny, wan_original
 
@@ -30,6 +30,14 @@ ORIGINAL_T5 = "models_t5_umt5-xxl-enc-bf16.pth"
 ORIGINAL_VAE = "Wan2.1_VAE.pth"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 TOY_DIR = Path(__file__).resolve().parent.parent / "assets" / "toy"
+# what a model folder written by this package holds (an existing one of these may be replaced)
+MODEL_FILES = {*PARTS, "model_index.json", sampling.FILE, "manifest.json", ORIGINAL_T5, ORIGINAL_VAE, "config.json",
+               "google", "vectorwan_configs.json"}
+
+
+def own_model_entry(name: str) -> bool:
+    """Whether ``name`` is something an exporter writes into a model folder."""
+    return name in MODEL_FILES or (name.startswith("diffusion_pytorch_model") and name.endswith((".safetensors", ".json")))
 
 
 @dataclass(frozen=True)
@@ -210,7 +218,7 @@ def fingerprint(source: ModelSource | str, parts=("vae", "text_encoder")) -> str
 def export_tiny(out_dir: str | Path, layout: str = "diffusers") -> Path:
     """Write the tiny model as a diffusers folder (``WanPipeline.from_pretrained`` loads it) or
     in the original Wan 3-file layout, with the ``sampling.json`` that ``--model tiny`` samples with."""
-    out_dir = Path(out_dir)
+    out_dir = check_output(out_dir, own_model_entry)
     pipe = tiny.build_pipeline()
     with atomic_path(out_dir, suffix="") as tmp:
         if layout == "diffusers":

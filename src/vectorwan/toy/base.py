@@ -18,9 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from vectorwan import sampling
-from vectorwan.atomic import atomic_path, write_json
+from vectorwan.atomic import atomic_path, check_output, write_json
 from vectorwan.errors import UserError
 from vectorwan.models import tiny
+from vectorwan.models.loading import own_model_entry
 from vectorwan.toy.pretrain_vae import VaeTrainConfig, build_vae
 from vectorwan.toy.world import all_prompts, render_clip
 
@@ -59,6 +60,8 @@ def init_toy_base(out_dir: str | Path, vae_dir: str | Path | None = None, seed: 
     import torch
     from diffusers import AutoencoderKLWan, WanPipeline, WanTransformer3DModel
 
+    out_dir = check_output(out_dir, own_model_entry)  # before minutes of work
+
     if vae_dir is not None:
         if not (Path(vae_dir) / "config.json").is_file():
             raise UserError(f"{vae_dir}: not a VAE folder (no config.json); give OUT_DIR/checkpoint/vae of pretrain-vae")
@@ -79,7 +82,6 @@ def init_toy_base(out_dir: str | Path, vae_dir: str | Path | None = None, seed: 
             transformer = WanTransformer3DModel(**TOY_TRANSFORMER)
     pipe = WanPipeline(tokenizer=tiny.build_tokenizer(), text_encoder=tiny.build_text_encoder(seed), vae=vae,
                        transformer=transformer, scheduler=tiny.build_scheduler(sampling.TOY["shift"]))
-    out_dir = Path(out_dir)
     with atomic_path(out_dir, suffix="") as tmp:
         pipe.save_pretrained(tmp, safe_serialization=True)
         sampling.write(tmp, sampling.TOY)

@@ -24,10 +24,10 @@ import shutil
 from pathlib import Path
 
 from vectorwan import sampling
-from vectorwan.atomic import atomic_path, write_json
+from vectorwan.atomic import atomic_path, check_output, write_json
 from vectorwan.errors import UserError
 from vectorwan.generate import sha256_file
-from vectorwan.models.loading import resolve
+from vectorwan.models.loading import own_model_entry, resolve
 
 
 def _json(path: Path, what: str) -> dict:
@@ -120,7 +120,7 @@ def ship_toy(out_dir: str | Path, base: str | Path, vae_run, dit_run,
     """``vae_run``, ``dit_run``, ``decoder_run`` and ``world``: one run/folder or a list of them,
     in the order they were trained (each stage started from the previous one's weights; the base's
     VAE is the last VAE stage); the last ones are shipped, all are recorded."""
-    base, out_dir = Path(base), Path(out_dir)
+    base, out_dir = Path(base), check_output(out_dir, own_model_entry)
     vae_runs, dit_runs, decoder_runs, worlds = _runs(vae_run), _runs(dit_run), _runs(decoder_run), _runs(world)
     if not vae_runs:
         raise UserError("give at least one --vae-run")
@@ -158,8 +158,8 @@ def ship_toy(out_dir: str | Path, base: str | Path, vae_run, dit_run,
 
 def export_toy(out_dir: str | Path) -> Path:
     """Copy the shipped toy base to ``out_dir`` (a diffusers folder with sampling.json + manifest.json)."""
-
+    out_dir = check_output(out_dir, own_model_entry)
     src = Path(resolve("toy").location)
-    with atomic_path(Path(out_dir), suffix="") as tmp:
+    with atomic_path(out_dir, suffix="") as tmp:
         shutil.copytree(src, tmp)
-    return Path(out_dir)
+    return out_dir

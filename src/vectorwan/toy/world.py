@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
-from vectorwan.atomic import atomic_path, write_json, write_text
+from vectorwan.atomic import atomic_path, check_output, write_json, write_text
 from vectorwan.errors import UserError
 from vectorwan.frames import write_frames
 
@@ -260,20 +260,24 @@ def clip_name(colour: str, shape: str, motion: str, k: int) -> str:
     return f"{colour}_{shape}_{motion.replace(' ', '_')}_{k:04d}"
 
 
+DATASET_ENTRIES = {"train", "masks", "ground_truth.json", "character.json"}  # what a dataset writer puts in root
+
+
 def new_dataset_dir(root: str | Path) -> Path:
-    """``root`` as a folder to write a dataset into: refused when it is a file or already holds one."""
+    """``root`` as a folder to write a dataset into: refused when it is a file, already holds a dataset,
+    or holds anything else (an interrupted run's ``train/`` may be written over)."""
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise UserError(f"{root}: exists and is not a folder; give a folder to write the dataset into")
     if (root / "metadata.csv").exists():
         raise UserError(f"{root}: already holds a metadata.csv; give an empty or new folder")
+    check_output(root, DATASET_ENTRIES.__contains__)
     return root
 
 
 def write_metadata(root: Path, rows: list[tuple[str, str]]) -> None:
     """``root/metadata.csv`` (``file_name,text``), atomically. Write it last: its presence marks a
     finished dataset."""
-
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["file_name", "text"])

@@ -41,11 +41,27 @@ def list_checkpoints(ckpt_root: Path) -> list[Path]:
 
 def load_checkpoint(path: Path) -> tuple[dict, dict, dict]:
     """Returns (trained tensors, optimizer state, state json). Never unpickles arbitrary objects."""
-
     try:
         state = json.loads((path / "state.json").read_text())
         tensors = load_file(str(path / "trained.safetensors"))
         opt = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
-    except (OSError, json.JSONDecodeError, RuntimeError) as e:
+        int(state["step"]), state["scheduler"]
+    except Exception as e:  # noqa: BLE001 - truncated, corrupt or foreign files: whatever the reader raised
         raise UserError(f"{path}: unreadable checkpoint ({type(e).__name__}); delete it to resume from an earlier one") from None
     return tensors, opt, state
+
+
+def load_newest_checkpoint(ckpt_root: Path, note=print) -> tuple[Path, dict, dict, dict]:
+    """The newest checkpoint that reads back: (path, tensors, optimizer state, state json). A newer one
+    that does not (a kill mid-write cannot leave one, but a disk can) is skipped with a ``note``."""
+    ckpts = list_checkpoints(ckpt_root)
+    if not ckpts:
+        raise UserError(f"{ckpt_root}: no checkpoint to resume from; run without --resume")
+    for k, path in enumerate(reversed(ckpts)):
+        try:
+            return (path, *load_checkpoint(path))
+        except UserError as e:
+            if k == len(ckpts) - 1:
+                raise
+            note(f"note: {e}; resuming from the one before")
+    raise AssertionError("unreachable")

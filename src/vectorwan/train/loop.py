@@ -26,14 +26,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from vectorwan.atomic import atomic_path, write_json, write_text
+from vectorwan.atomic import atomic_path, remove_stale_temps, write_json, write_text
 from vectorwan.cache import CachedData, build_cache
 from vectorwan.config import Config, dump_toml
 from vectorwan.errors import UserError
 from vectorwan.models import loading
 from vectorwan.models.lora import attach_lora, save_lora
 from vectorwan.train import flow
-from vectorwan.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from vectorwan.train.checkpoint import list_checkpoints, load_newest_checkpoint, save_checkpoint
 from vectorwan.train.losses import flow_matching_loss
 from vectorwan.train.validation import Validator
 
@@ -198,9 +198,16 @@ def setup_accelerator(cfg: Config):
 
 
 def setup_data(cfg: Config, accelerator, progress: bool) -> CachedData:
-    """The cache: encoders run only here, on the main process, and only for what is missing."""
+    """The output folder (cleared of what a killed save left) and the cache: encoders run only here,
+    on the main process, and only for what is missing."""
     if accelerator.is_main_process:
-        Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
+        out = Path(cfg.output_dir)
+        if out.exists() and not out.is_dir():
+            raise UserError(f"output_dir {out}: is a file; give a folder for the run")
+        out.mkdir(parents=True, exist_ok=True)
+        stale = remove_stale_temps(out) + remove_stale_temps(out / "checkpoints")
+        if stale:
+            accelerator.print(f"removed what an interrupted save left: {', '.join(stale)}")
         summary = build_cache(cfg, progress=progress)
         if summary["encoded_items"] or summary["encoded_texts"]:
             accelerator.print(f"cache: encoded {summary['encoded_items']} items, {summary['encoded_texts']} captions")
@@ -230,20 +237,16 @@ def setup_optimizer(cfg: Config, transformer):
 
 
 def resume_from_checkpoint(run: Run) -> int:
-    """Load the newest checkpoint into the run; returns its step."""
-    ckpt_root = run.out / "checkpoints"
-    ckpts = list_checkpoints(ckpt_root)
-    if not ckpts:
-        raise UserError(f"{ckpt_root}: no checkpoint to resume from; run without --resume")
-    trained, opt_sd, state = load_checkpoint(ckpts[-1])
+    """Load the newest readable checkpoint into the run; returns its step."""
+    path, trained, opt_sd, state = load_newest_checkpoint(run.out / "checkpoints", note=run.accelerator.print)
     try:
         run.weights.load_state_dict(run.model, trained)
     except RuntimeError as e:
-        raise UserError(f"{ckpts[-1]}: checkpoint does not match train.mode / lora settings "
+        raise UserError(f"{path}: checkpoint does not match train.mode / lora settings "
                         f"({str(e).splitlines()[0][:120]}); resume with the config that wrote it") from None
     run.optimizer.load_state_dict(opt_sd)
     run.scheduler.load_state_dict(state["scheduler"])
-    run.accelerator.print(f"resumed from {ckpts[-1]} at step {state['step']}")
+    run.accelerator.print(f"resumed from {path} at step {state['step']}")
     return int(state["step"])
 
 

@@ -16,7 +16,7 @@ import json
 import time
 from pathlib import Path
 
-from vectorwan.atomic import atomic_path
+from vectorwan.atomic import atomic_path, check_output
 from vectorwan.errors import UserError
 from vectorwan.frames import VIDEO_EXTS, read_frames, write_frames
 from vectorwan.vector import export
@@ -78,13 +78,8 @@ def check_request(out: Path, options: VectorizeOptions, *, deflicker: str | None
     ext = out.suffix.lower()
     if ext not in OUTPUT_KINDS:
         raise UserError(f"--out {out}: unsupported extension '{ext}'; use .svg, .json (Lottie), .lottie (dotLottie) or a folder name")
-    if ext == "" and out.exists():
-        if not out.is_dir():
-            raise UserError(f"--out {out}: exists and is not a folder; choose another name")
-        foreign = [p.name for p in out.iterdir() if not _is_own_output(p.name)]
-        if foreign:
-            raise UserError(f"--out {out}: folder exists and holds other files ({foreign[0]}, ...); "
-                            f"give a new or empty folder")
+    if ext == "":
+        check_output(out, _is_own_output, what="--out")
     if ext and out.is_dir():
         raise UserError(f"--out {out}: is a folder; give a file name ending in {ext}")
     o, tr = options, options.trace
