@@ -120,3 +120,48 @@ def test_captions_trigger_first_shuffle_and_variants():
     assert 0 in sizes and 2 <= sum(sizes) / len(sizes) <= 4  # ~half the 6 tags
     assert caption_variants("tok, a, b", "tok", True, 3, seed=2, tag_dropout=0.0) == \
         caption_variants("tok, a, b", "tok", True, 3, seed=2)
+
+
+def _dataset_with(tmp_path, csv_body: str):
+    Image.new("RGB", (40, 40), "red").save(tmp_path / "a.png")
+    (tmp_path / "metadata.csv").write_text("file_name,text\n" + csv_body)
+    return tmp_path
+
+
+def test_an_unquoted_comma_in_a_caption_is_one_line_naming_the_row(tmp_path):
+    with pytest.raises(UserError, match=r"metadata.csv:2: 4 fields .*quote a caption"):
+        discover(_dataset_with(tmp_path, "a.png,tok, red square, white background\n"))
+
+
+def test_a_nul_byte_in_a_file_name_is_one_line(tmp_path):
+    with pytest.raises(UserError, match="NUL byte"):
+        discover(_dataset_with(tmp_path, '"a\x00.png",tok\n'))
+
+
+def test_a_symlink_loop_is_one_line(tmp_path):
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    with pytest.raises(UserError, match="loop.png' cannot be resolved"):
+        discover(_dataset_with(tmp_path, "loop.png,tok\na.png,tok\n"))
+
+
+def test_a_latin1_sidecar_caption_is_one_line_naming_the_file(tmp_path):
+    Image.new("RGB", (40, 40)).save(tmp_path / "y.png")
+    (tmp_path / "y.txt").write_bytes("caf\xe9, tag".encode("latin-1"))
+    with pytest.raises(UserError, match=r"y.txt: not UTF-8 text"):
+        discover(tmp_path)
+
+
+def test_data_and_cache_agree_on_an_image_too_small_to_train_on(tmp_path):
+    Image.new("RGB", (1, 1)).save(tmp_path / "tiny.png")
+    ds = discover(_dataset_with(tmp_path, "a.png,tok\ntiny.png,tok\n"))
+    assert [i.path.name for i in ds.items] == ["a.png"]
+    assert len(ds.problems) == 1 and "1x1 is too small to train on" in ds.problems[0]
+
+
+def test_a_decompression_bomb_is_one_line(tmp_path):
+    from vectorwan.frames import read_frames
+
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20_000, 20_000)).save(bomb)  # 400 Mpx: over Pillow's limit, tiny on disk
+    with pytest.raises(UserError, match="bomb.png: cannot read image"):
+        read_frames(bomb)

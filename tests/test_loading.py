@@ -80,3 +80,23 @@ def test_export_never_deletes_a_users_files_but_replaces_its_own(tmp_path):
     (tmp_path / "f").write_text("a file")
     with pytest.raises(UserError, match="exists and is not a folder"):
         export_tiny(tmp_path / "f")
+
+
+def test_a_folder_with_only_pickled_weights_is_one_line_and_never_unpickled(tmp_path):
+    folder = export_tiny(tmp_path / "m")
+    st = folder / "transformer" / "diffusion_pytorch_model.safetensors"
+    marker = tmp_path / "pwned"
+
+    class Evil:  # unpickling this would create the marker file
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    import pickle
+
+    st.unlink()
+    (folder / "transformer" / "diffusion_pytorch_model.bin").write_bytes(pickle.dumps(Evil()))
+    from vectorwan.models.loading import load_part
+
+    with pytest.raises(UserError, match="no .safetensors weights .*diffusion_pytorch_model.bin"):
+        load_part(str(folder), "transformer")
+    assert not marker.exists()

@@ -354,3 +354,19 @@ def test_diffsynth_fixture_reproduced(shared_dir):
             apply_loras(dit, [(fx / name, scale)])
             err = (forward(dit, args) - io[f"expected_lora_{scale}"]).abs().max().item()
             assert err <= 1e-3, (name, scale, err)
+
+
+@pytest.mark.parametrize("what", ["nan_weight", "inf_weight", "nan_alpha"])
+def test_non_finite_loras_are_refused_on_read(tmp_path, lora, what):
+    bad = lf.LoraFile(lora.format, dict(lora.modules), dict(lora.metadata))
+    name = "blocks.0.self_attn.q"
+    m = bad.modules[name]
+    if what == "nan_alpha":
+        bad.modules[name] = lf.LoraModule(m.A, m.B, float("nan"))
+    else:
+        A = m.A.clone()
+        A[0, 0] = float("nan") if what == "nan_weight" else float("inf")
+        bad.modules[name] = lf.LoraModule(A, m.B, m.alpha)
+    path = lf.write_lora(bad, tmp_path / "bad.safetensors", "vectorwan")
+    with pytest.raises(UserError, match="alpha is nan" if what == "nan_alpha" else "NaN or infinite weights"):
+        lf.read_lora(path)

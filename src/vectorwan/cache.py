@@ -154,7 +154,8 @@ def build_cache(cfg: Config, progress: bool = True, encode_hook=None) -> dict:
     latent_fp, text_fp = loading.fingerprint(source, ("vae",)), loading.fingerprint(source, ("text_encoder", "tokenizer"))
     manifest = load_manifest(cache_dir)
     plan = make_plan(cfg, ds, manifest, latent_fp, text_fp)
-    summary = {"cache_dir": str(cache_dir), "items": len(plan.items), "item_hits": len(plan.items) - len(plan.missing_items),
+    summary = {"cache_dir": str(cache_dir), "problems": ds.problems,
+               "items": len(plan.items), "item_hits": len(plan.items) - len(plan.missing_items),
                "texts": len(plan.texts), "text_hits": len(plan.texts) - len(plan.missing_texts)}
     d = cfg.data
 

@@ -65,7 +65,7 @@ def _read_image_file(path: Path, max_side: int, max_frames: int | None) -> Clip:
                 durations.append(frame.info.get("duration") or 0)
                 if max_frames and len(frames) >= max_frames:
                     break
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise UserError(f"{path}: cannot read image ({e}); check the file is a valid image") from None
     if not frames:
         raise UserError(f"{path}: holds no frames; give an image or a clip with frames")

@@ -37,6 +37,24 @@ class Dataset:
     problems: list[str] = field(default_factory=list)
 
 
+MIN_SIDE = 8  # px: smaller images cannot be trained on (the cache refuses them; `data` reports them)
+
+
+def too_small(path: Path, width: int, height: int) -> str | None:
+    """Why an item of this size cannot be trained on, or None: the one rule `data` and `cache` share."""
+    if min(width, height) < MIN_SIDE:
+        return f"{path}: {width}x{height} is too small to train on; use images of at least 64 px"
+    return None
+
+
+def _image_size(path: Path) -> tuple[int, int] | None:
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Exception:  # noqa: BLE001 - unreadable files are reported when read
+        return None
+
+
 def _kind(path: Path) -> str | None:
     """"video" for video files and animated GIF/WebP/APNG, "image" for stills, None otherwise."""
     ext = path.suffix.lower()
@@ -46,7 +64,6 @@ def _kind(path: Path) -> str | None:
         return None
     if ext in (".gif", ".webp", ".png", ".apng") and path.is_file():
         try:
-
             with Image.open(path) as im:
                 return "video" if getattr(im, "n_frames", 1) > 1 else "image"
         except Exception:  # noqa: BLE001 - unreadable files are reported when read
@@ -55,12 +72,17 @@ def _kind(path: Path) -> str | None:
 
 
 def _resolve_inside(root: Path, name: str, where: str) -> Path:
+    if "\0" in name:
+        raise UserError(f"{where}: file_name {name!r} holds a NUL byte; fix that row")
     rel = Path(name)
     if rel.is_absolute():
         raise UserError(f"{where}: file_name '{name}' is an absolute path; give it relative to {root}")
     root_r = root.resolve()
     for base in (root, root / "train"):
-        cand = (base / rel).resolve()
+        try:
+            cand = (base / rel).resolve()
+        except (OSError, RuntimeError) as e:  # a symlink loop
+            raise UserError(f"{where}: file_name '{name}' cannot be resolved ({e}); fix the link") from None
         try:
             cand.relative_to(root_r)
         except ValueError:
@@ -78,7 +100,13 @@ def _read_csv(root: Path) -> list[tuple[str, str, str]]:
             reader = csv.DictReader(fh)
             if not reader.fieldnames or "file_name" not in reader.fieldnames or "text" not in reader.fieldnames:
                 raise UserError(f"{f}: needs a header with columns file_name,text (found {reader.fieldnames})")
-            return [(row["file_name"] or "", row["text"] or "", f"{f}:{i + 2}") for i, row in enumerate(reader)]
+            rows = []
+            for i, row in enumerate(reader):
+                if row.get(None):  # more fields than the header: an unquoted comma cut the caption
+                    raise UserError(f"{f}:{i + 2}: {2 + len(row[None])} fields where the header has file_name,text; "
+                                    'quote a caption that holds commas ("tag one, tag two")')
+                rows.append((row["file_name"] or "", row["text"] or "", f"{f}:{i + 2}"))
+            return rows
     except (UnicodeDecodeError, csv.Error) as e:
         raise UserError(f"{f}: cannot parse CSV ({e}); save it as UTF-8 with columns file_name,text") from None
 
@@ -105,7 +133,10 @@ def _read_sidecars(root: Path) -> list[tuple[str, str, str]]:
         for p in sorted(base.iterdir()):
             if _kind(p) and not p.name.startswith("."):
                 txt = p.with_suffix(".txt")
-                cap = txt.read_text(encoding="utf-8").strip() if txt.is_file() else ""
+                try:
+                    cap = txt.read_text(encoding="utf-8").strip() if txt.is_file() else ""
+                except UnicodeDecodeError:
+                    raise UserError(f"{txt}: not UTF-8 text; save the caption as UTF-8") from None
                 rows.append((str(p.relative_to(root)), cap, str(txt if txt.is_file() else p)))
     return rows
 
@@ -131,6 +162,8 @@ def discover(path: str | Path) -> Dataset:
             problems.append(f"{where}: '{name}' has an unsupported extension")
         elif not p.is_file():
             problems.append(f"{where}: '{name}' not found in {root} or {root / 'train'}")
+        elif kind == "image" and (size := _image_size(p)) and (small := too_small(p, *size)):
+            problems.append(f"{where}: {small}")
         else:
             if not caption.strip():
                 problems.append(f"{where}: '{name}' has an empty caption (trains on the trigger alone)")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from vectorwan.data.dataset import Item, round_frames
+from vectorwan.data.dataset import Item, round_frames, too_small
 from vectorwan.errors import UserError
 from vectorwan.frames import composite, evenly_spaced, read_frames
 
@@ -55,8 +55,8 @@ def load_sample(item: Item, resolution: list[int], num_frames: int = 1, fps: flo
         frames = frames[:1]
     h, w = resolution
     src_h, src_w = clip.frames.shape[1:3]
-    if min(src_h, src_w) < 8:
-        raise UserError(f"{item.path}: {src_w}x{src_h} is too small to train on; use images of at least 64 px")
+    if small := too_small(item.path, src_w, src_h):
+        raise UserError(small)
     frames = resize_crop(frames, h, w)
     alpha = frames[..., 3] if frames.shape[-1] == 4 else np.full(frames.shape[:3], 255, np.uint8)
     return Sample(composite(frames, background), alpha, (src_w, src_h), len(clip.frames))

@@ -106,10 +106,15 @@ def _diffusers_part(location: str, part: str, dtype):
         return diffusers.UniPCMultistepScheduler.from_pretrained(location, **kw)
     if part == "tokenizer":
         return transformers.AutoTokenizer.from_pretrained(location, **kw)
+    folder = Path(location) / part
+    if not any(folder.glob("*.safetensors")):  # never unpickle a model folder's .bin / .pth
+        found = sorted(p.name for p in folder.glob("*")) if folder.is_dir() else []
+        raise UserError(f"{folder}: no .safetensors weights ({', '.join(found) or 'empty or missing'}); vectorwan "
+                        "reads only safetensors: convert pickled .bin/.pth weights to safetensors first")
     if part == "text_encoder":
-        return transformers.UMT5EncoderModel.from_pretrained(location, dtype=dtype, **kw).eval()
+        return transformers.UMT5EncoderModel.from_pretrained(location, dtype=dtype, use_safetensors=True, **kw).eval()
     cls = {"transformer": diffusers.WanTransformer3DModel, "vae": diffusers.AutoencoderKLWan}[part]
-    return cls.from_pretrained(location, torch_dtype=dtype, **kw).eval()
+    return cls.from_pretrained(location, torch_dtype=dtype, use_safetensors=True, **kw).eval()
 
 
 def _original_part(location: str, part: str, dtype):

@@ -260,6 +260,11 @@ def lora_from_state_dict(sd: dict, metadata: dict | None = None, *, fmt: str | N
         if A.ndim != 2 or B.ndim != 2 or A.shape[0] != B.shape[1]:
             raise UserError(f"{where}: {n}: lora_A {tuple(A.shape)} and lora_B {tuple(B.shape)} do not "
                             "form a linear LoRA (conv / LoCon / LoHa / LoKr are not supported)")
+        if alphas[n] is not None and not math.isfinite(alphas[n]):
+            raise UserError(f"{where}: {n}: alpha is {alphas[n]}; a LoRA needs a finite alpha (the file is damaged)")
+        if not (A.float().isfinite().all() and B.float().isfinite().all()):
+            raise UserError(f"{where}: {n}: holds NaN or infinite weights; the training that wrote it diverged "
+                            "(use an earlier checkpoint)")
         modules[rename[n]] = LoraModule(A, B, alphas[n])
     if len(modules) != len(names):
         raise UserError(f"{where}: two module names map to one Wan module")
