@@ -73,3 +73,35 @@ def test_cached_latents_match_the_vae(cfg):
     item = discover(cfg.data.path).items[0]
     s = load_sample(item, cfg.data.resolution)
     assert torch.equal(data.latents[0], encode_frames(loading.load_part("tiny", "vae"), s.rgb))
+
+
+@pytest.mark.parametrize("damage", ["flip_bytes", "truncate", "delete"])
+def test_a_damaged_shard_is_named_and_re_encoded(cfg, damage, capsys):
+    import json
+    import re
+
+    import torch
+
+    from vectorwan.errors import UserError
+
+    build_cache(cfg, progress=False)
+    before = CachedData(cfg.cache_dir)
+    manifest = json.loads((cfg.cache_dir / "manifest.json").read_text())
+    shard = cfg.cache_dir / sorted(e["shard"] for e in manifest["items"].values())[0]
+    data = bytearray(shard.read_bytes())
+    if damage == "flip_bytes":  # 100 bytes inside the tensor data: still loads, wrong numbers
+        for i in range(len(data) - 100, len(data)):
+            data[i] ^= 0xFF
+        shard.write_bytes(bytes(data))
+    elif damage == "truncate":
+        shard.write_bytes(bytes(data[: len(data) // 2]))
+    else:
+        shard.unlink()
+    with pytest.raises(UserError, match=re.escape(shard.name)):  # read straight away: refused, never trained on
+        CachedData(cfg.cache_dir)
+    capsys.readouterr()
+    s = build_cache(cfg, progress=False)
+    assert s["encoded_items"] == 1 and s["item_hits"] == 2
+    assert f"shard {shard.name} is {'missing' if damage == 'delete' else 'corrupt (checksum)'}" in capsys.readouterr().out
+    after = CachedData(cfg.cache_dir)
+    assert all(torch.equal(a, b) for a, b in zip(before.latents, after.latents))

@@ -65,6 +65,34 @@ def load_manifest(cache_dir: Path) -> dict:
     return m
 
 
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def repair(cache_dir: Path, manifest: dict) -> list[str]:
+    """Check every shard the manifest uses against its recorded sha256 (``manifest["shards"]``); the
+    entries of a missing or corrupt shard are dropped (and so re-encoded), the bad file removed.
+    Returns one note per bad shard. Shards of a cache made before checksums get theirs recorded."""
+    sums = manifest.setdefault("shards", {})
+    used: dict[str, int] = {}
+    for kind in ("items", "texts"):
+        for entry in manifest[kind].values():
+            used[entry["shard"]] = used.get(entry["shard"], 0) + 1
+    notes = []
+    for shard, n in sorted(used.items()):
+        path = cache_dir / shard
+        actual = file_sha256(path) if path.is_file() else None
+        if actual is not None and sums.setdefault(shard, actual) == actual:
+            continue
+        notes.append(f"cache: shard {shard} is {'missing' if actual is None else 'corrupt (checksum)'}; "
+                     f"re-encoding its {n} entr{'y' if n == 1 else 'ies'}")
+        for kind in ("items", "texts"):
+            manifest[kind] = {k: e for k, e in manifest[kind].items() if e["shard"] != shard}
+        sums.pop(shard, None)
+        path.unlink(missing_ok=True)
+    return notes
+
+
 def make_plan(cfg: Config, ds: Dataset, manifest: dict, latent_fp: str, text_fp: str) -> Plan:
     settings = item_settings(cfg, latent_fp)
     d = cfg.data
@@ -131,12 +159,14 @@ def encode_frames(vae, rgb: np.ndarray):
     return ((z.float().cpu() - mean) / std)[0].contiguous()
 
 
-def _write_shard(cache_dir: Path, prefix: str, tensors: dict) -> str:
+def _write_shard(cache_dir: Path, manifest: dict, prefix: str, tensors: dict) -> str:
+    """Write a shard atomically and record its sha256 in the manifest; returns its name."""
     from safetensors.torch import save_file
 
     name = f"{prefix}-{_sha(sorted(tensors))[:12]}.safetensors"
     with atomic_path(cache_dir / name) as tmp:
         save_file(tensors, str(tmp))
+        manifest.setdefault("shards", {})[name] = file_sha256(tmp)
     return name
 
 
@@ -153,8 +183,14 @@ def build_cache(cfg: Config, progress: bool = True, encode_hook=None) -> dict:
     source = loading.resolve(cfg.model.path)
     latent_fp, text_fp = loading.fingerprint(source, ("vae",)), loading.fingerprint(source, ("text_encoder", "tokenizer"))
     manifest = load_manifest(cache_dir)
+    recorded = dict(manifest.get("shards", {}))
+    repaired = repair(cache_dir, manifest)
+    for note in repaired:
+        print(note)
+    if manifest["shards"] != recorded:  # dropped entries, or checksums recorded for an older cache
+        write_json(cache_dir / MANIFEST, manifest)
     plan = make_plan(cfg, ds, manifest, latent_fp, text_fp)
-    summary = {"cache_dir": str(cache_dir), "problems": ds.problems,
+    summary = {"repaired": repaired, "cache_dir": str(cache_dir), "problems": ds.problems,
                "items": len(plan.items), "item_hits": len(plan.items) - len(plan.missing_items),
                "texts": len(plan.texts), "text_hits": len(plan.texts) - len(plan.missing_texts)}
     d = cfg.data
@@ -165,7 +201,7 @@ def build_cache(cfg: Config, progress: bool = True, encode_hook=None) -> dict:
         for start in tqdm(range(0, len(keys), cfg.cache.shard_size), desc="cache: text", disable=not progress):
             chunk = keys[start:start + cfg.cache.shard_size]
             embs = encode_texts(tokenizer, text_encoder, [plan.missing_texts[k] for k in chunk], cfg.model.max_sequence_length)
-            shard = _write_shard(cache_dir, "text", {k: e for k, e in zip(chunk, embs)})
+            shard = _write_shard(cache_dir, manifest, "text", {k: e for k, e in zip(chunk, embs)})
             manifest["texts"].update({k: {"shard": shard, "text": plan.missing_texts[k]} for k in chunk})
             write_json(cache_dir / MANIFEST, manifest)
         del tokenizer, text_encoder
@@ -187,7 +223,7 @@ def build_cache(cfg: Config, progress: bool = True, encode_hook=None) -> dict:
                 tensors[f"{key}.latents"], tensors[f"{key}.alpha"] = lat, a.contiguous()
                 meta[key] = {"file": str(item.path), "frames": int(s.rgb.shape[0]), "latent_shape": list(lat.shape)}
                 bar.update(1)
-            shard = _write_shard(cache_dir, "latents", tensors)
+            shard = _write_shard(cache_dir, manifest, "latents", tensors)
             for key, m in meta.items():
                 manifest["items"][key] = {**m, "shard": shard}
             write_json(cache_dir / MANIFEST, manifest)
@@ -219,7 +255,7 @@ class CachedData:
     """What training sees: latents, alpha and caption embeddings, read from the cache only."""
 
     def __init__(self, cache_dir: Path):
-        from safetensors.torch import load_file
+        from safetensors.torch import load
 
         self.dir = Path(cache_dir)
         index_f = self.dir / "index.json"
@@ -233,9 +269,15 @@ class CachedData:
             entry = manifest[kind].get(key)
             if entry is None:
                 raise UserError(f"{self.dir}: cache entry {key} missing; run `vectorwan cache CONFIG` again")
-            if entry["shard"] not in shards:
-                shards[entry["shard"]] = load_file(str(self.dir / entry["shard"]))
-            return shards[entry["shard"]][key + suffix]
+            name = entry["shard"]
+            if name not in shards:  # verified on read: the bytes hashed are the bytes loaded
+                path = self.dir / name
+                data = path.read_bytes() if path.is_file() else b""
+                if hashlib.sha256(data).hexdigest() != manifest.get("shards", {}).get(name):
+                    raise UserError(f"{path}: cache shard missing or corrupt (checksum); run `vectorwan cache CONFIG` "
+                                    "to re-encode it")
+                shards[name] = load(data)
+            return shards[name][key + suffix]
 
         self.latents, self.alpha, self.texts = [], [], []
         for e in self.index["entries"]:
