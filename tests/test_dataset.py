@@ -165,3 +165,8 @@ def test_a_decompression_bomb_is_one_line(tmp_path):
     Image.new("1", (20_000, 20_000)).save(bomb)  # 400 Mpx: over Pillow's limit, tiny on disk
     with pytest.raises(UserError, match="bomb.png: cannot read image"):
         read_frames(bomb)
+
+
+def test_a_trailing_empty_field_is_not_an_unquoted_comma(tmp_path):
+    ds = discover(_dataset_with(tmp_path, "a.png,tok red square,\n"))
+    assert ds.items[0].caption == "tok red square"

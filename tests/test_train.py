@@ -364,13 +364,14 @@ def test_corrupt_newest_checkpoint_falls_back_and_stale_temporaries_are_removed(
     stale = [run / "checkpoints" / ".step-0000006.ab12cd34.tmp", run / ".lora.x9y8z7w6.tmp.safetensors"]
     stale[0].mkdir()
     stale[1].write_bytes(b"half")
-    (run / "notes.txt").write_text("mine")  # a user's file is left alone
+    (run / "notes.txt").write_text("mine")  # a user's files are left alone, even one named like a temporary
+    (run / ".notes.ab12cd34.tmp").write_text("mine too")
     capsys.readouterr()
     assert train(load_config(None, tiny_overrides(run, data, steps=6, **kw)), resume=True, progress=False)["start_step"] == 2
     out = capsys.readouterr().out
     assert "step-0000004: unreadable checkpoint" in out and "resuming from the one before" in out
     assert ".step-0000006.ab12cd34.tmp" in out and not any(p.exists() for p in stale)
-    assert (run / "notes.txt").read_text() == "mine"
+    assert (run / "notes.txt").read_text() == "mine" and (run / ".notes.ab12cd34.tmp").is_file()
     a, b = load_file(tmp_path / "full" / "lora.safetensors"), load_file(run / "lora.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 

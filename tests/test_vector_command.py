@@ -177,3 +177,17 @@ def test_dotlottie_output_is_the_lottie_document_in_a_zip(tmp_path, clip_dir):
     assert manifest["version"] == "2" and manifest["animations"] == [{"id": "animation"}]
     assert animation == json.loads((tmp_path / "a.json").read_text())
     assert json.loads((tmp_path / "a.lottie.manifest.json").read_text())["kind"] == "dotlottie"
+
+
+def test_deflicker_out_to_a_folder_works_and_never_replaces_a_users_folder(tmp_path, clip_dir, capsys):
+    src = clip_dir / "anim.webp"
+    assert main(["vectorize", str(src), "--out", str(tmp_path / "a.svg"), "--no-fidelity",
+                 "--deflicker-out", str(tmp_path / "locked")]) == 0
+    assert len(list((tmp_path / "locked").glob("*.png"))) == N
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "holiday.jpg").write_bytes(b"precious")
+    (tmp_path / "d.mp4").mkdir()
+    for target in ("mine", "d.mp4"):
+        rc, _, err = _run(capsys, src, "--out", tmp_path / "b.svg", "--no-fidelity", "--deflicker-out", tmp_path / target)
+        assert rc == 2 and "--deflicker-out" in err and "Traceback" not in err, err
+    assert (tmp_path / "mine" / "holiday.jpg").read_bytes() == b"precious" and not (tmp_path / "b.svg").exists()

@@ -45,14 +45,17 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         raise
 
 
-TEMP_NAME = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?")  # atomic_path's names (mkstemp's 8)
+def is_temp_of(name: str, stems: str) -> bool:
+    """Whether ``name`` is a temporary name :func:`atomic_path` gives a file whose stem matches the
+    regex ``stems`` (``.STEM.`` + mkstemp's 8 characters + ``.tmp`` + the extension)."""
+    return re.fullmatch(rf"\.(?:{stems})\.[a-z0-9_]{{8}}\.tmp(\.[A-Za-z0-9]+)?", name) is not None
 
 
-def remove_stale_temps(folder: str | os.PathLike) -> list[str]:
-    """Remove what killed writers left in ``folder`` (temporary names of :func:`atomic_path` only);
-    returns their names. For a tool's own output folders, at the start of a run."""
+def remove_stale_temps(folder: str | os.PathLike, stems: str) -> list[str]:
+    """Remove what killed writers left in ``folder``: :func:`atomic_path`'s temporary names of the
+    files whose stems match ``stems`` (a regex) only; returns their names."""
     folder = Path(folder)
-    stale = sorted(p for p in folder.iterdir() if TEMP_NAME.fullmatch(p.name)) if folder.is_dir() else []
+    stale = sorted(p for p in folder.iterdir() if is_temp_of(p.name, stems)) if folder.is_dir() else []
     for p in stale:
         shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
     return [p.name for p in stale]

@@ -16,7 +16,7 @@ import sys
 
 from vectorwan.errors import UserError
 
-NOT_WRITABLE = "the folder is not writable: choose another output or fix its permissions"
+NOT_WRITABLE = "check its permissions, or write elsewhere"
 DISK_FULL = "the disk is full: free some space or write elsewhere (nothing half-written was left)"
 WRITE_ERRORS = {errno.EACCES: NOT_WRITABLE, errno.EPERM: NOT_WRITABLE, errno.EROFS: NOT_WRITABLE,
                 errno.ENOSPC: DISK_FULL, errno.EDQUOT: DISK_FULL}
@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args._run(args) or 0)
+        code = int(args._run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers, not at exit
+        return code
     except UserError as e:
         print(f"vectorwan {args.command}: error: {e}", file=sys.stderr)
         return 2

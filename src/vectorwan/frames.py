@@ -168,24 +168,33 @@ def composite(frames: np.ndarray, background=(255, 255, 255)) -> np.ndarray:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def write_frames(path: str | Path, frames: np.ndarray, fps: float = DEFAULT_FPS, *, quality: int = 8) -> Path:
+def own_frame_file(name: str) -> bool:
+    """Whether ``name`` is what :func:`write_frames` puts in a folder of frames."""
+    return _FRAME_FILE.fullmatch(name) is not None
+
+
+def check_frames_output(path: str | Path, fmt: str | None = None, what: str = "") -> Path:
+    """:func:`vectorwan.atomic.check_output` for a clip output: a file, or (no extension) a folder of frames."""
+    ext = Path(path).suffix.lower() if fmt is None else fmt
+    return check_output(path, None if ext else own_frame_file, what=what)
+
+
+def write_frames(path: str | Path, frames: np.ndarray, fps: float = DEFAULT_FPS, *, quality: int = 8,
+                 fmt: str | None = None) -> Path:
     """Write T×H×W×C uint8 frames by extension, atomically.
 
     ``.mp4``/``.webm``/``.mov``/``.mkv`` → video (ffmpeg), ``.gif``/``.webp`` → animation,
     ``.png`` → one image (a single frame; RGBA kept), no extension → folder of PNG frames.
+    ``fmt``: the extension that decides ("" for a folder), when ``path`` is a temporary name.
     """
-    path = Path(path)
-    if path.suffix:
-        check_output(path)
-    else:
-        check_output(path, lambda name: _FRAME_FILE.fullmatch(name) is not None)
+    path = check_frames_output(path, fmt)
     frames = np.asarray(frames)
     if frames.ndim == 3:
         frames = frames[None]
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] not in (3, 4):
         raise ValueError(f"frames must be uint8 T×H×W×3|4, got {frames.dtype} {frames.shape}")
-    ext = path.suffix.lower()
-    with atomic_path(path) as tmp:
+    ext = path.suffix.lower() if fmt is None else fmt.lower()
+    with atomic_path(path, suffix=ext) as tmp:
         if ext in VIDEO_EXTS:
 
             rgb = composite(frames)

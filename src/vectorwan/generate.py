@@ -12,6 +12,7 @@ import json
 import math
 import re
 import time
+import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -191,17 +192,19 @@ class Engine:
 
 
 BATCH_KEYS = {f.name for f in fields(Request)} | {"out"}  # what one line of a --prompts JSONL file may set
-_KINDS = {"str": ((str,), "a string"), "int": ((int,), "an integer"), "float": ((int, float), "a number")}
+_KINDS = {str: ((str,), "a string"), int: ((int,), "an integer"), float: ((int, float), "a number")}
 
 
-def _item_type(annotation: str) -> tuple[tuple, bool, str]:
-    """(accepted Python types, may be null, how a message says it) of a Request annotation such as ``int | None``."""
-    base, _, rest = annotation.partition(" | ")
+def _item_type(tp) -> tuple[tuple, bool, str]:
+    """(accepted Python types, may be null, how a message says it) of a Request field type such as ``int | None``."""
+    args = typing.get_args(tp) or (tp,)
+    nullable = type(None) in args
+    (base,) = [a for a in args if a is not type(None)]
     types, text = _KINDS[base]
-    return types, rest == "None", text + (" or null" if rest == "None" else "")
+    return types, nullable, text + (" or null" if nullable else "")
 
 
-ITEM_TYPES = {k: _item_type(a) for k, a in {**{f.name: f.type for f in fields(Request)}, "out": "str"}.items()}
+ITEM_TYPES = {k: _item_type(tp) for k, tp in {**typing.get_type_hints(Request), "out": str}.items()}
 
 
 def _fits(value, spec) -> bool:
@@ -265,10 +268,12 @@ def plan_jobs(settings: dict, out: str | Path, *, prompt: str | None = None, pro
         for i, item in enumerate(read_batch(prompts_file)):
             item_task = infer_task(item.get("task", task), item.get("video", settings.get("video")), item.get("out", ""))
             slug = re.sub(r"[^a-z0-9]+", "-", item["prompt"].lower()).strip("-")[:40]
-            path = out_dir / item.pop("out", f"{i:03d}-{slug}{'.png' if item_task == 't2i' else '.mp4'}")
-            if not path.resolve().is_relative_to(out_dir.resolve()):
-                raise UserError(f"{prompts_file}: item {i + 1}: 'out' {path.relative_to(out_dir)} leaves --out {out_dir}; "
-                                "give a name inside it")
+            item_out = {"out": item.pop("out")} if "out" in item else {}
+            path = out_dir / item_out.get("out", f"{i:03d}-{slug}{'.png' if item_task == 't2i' else '.mp4'}")
+            inside = path.resolve().is_relative_to(out_dir.resolve()) and path.resolve() != out_dir.resolve()
+            if "out" in item_out and not inside:
+                raise UserError(f"{prompts_file}: item {i + 1}: 'out' {item_out['out']!r} is not a file inside --out "
+                                f"{out_dir}; give a name inside it")
             items.append(({**base, **{k: v for k, v in item.items() if k != "task"}}, path, item_task))
     return [(Request(task=infer_task(t, kw.get("video"), path), **kw), path) for kw, path, t in items]
 

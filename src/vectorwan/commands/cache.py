@@ -13,8 +13,8 @@ def run(args) -> int:
     from vectorwan.cache import build_cache
 
     s = build_cache(load(args))
-    for problem in s["problems"]:  # the rows the dataset report names, skipped here too
-        print(f"skipped {problem}")
+    for problem in s["problems"]:  # what the dataset report names (skipped rows, empty captions)
+        print(f"dataset: {problem}")
     print(f"cache {s['cache_dir']}: {s['items']} items ({s['item_hits']} already cached, {s['encoded_items']} encoded), "
           f"{s['texts']} captions ({s['text_hits']} already cached, {s['encoded_texts']} encoded)")
     return 0

@@ -102,7 +102,7 @@ def _read_csv(root: Path) -> list[tuple[str, str, str]]:
                 raise UserError(f"{f}: needs a header with columns file_name,text (found {reader.fieldnames})")
             rows = []
             for i, row in enumerate(reader):
-                if row.get(None):  # more fields than the header: an unquoted comma cut the caption
+                if any(x.strip() for x in row.get(None) or []):  # more fields: an unquoted comma cut the caption
                     raise UserError(f"{f}:{i + 2}: {2 + len(row[None])} fields where the header has file_name,text; "
                                     'quote a caption that holds commas ("tag one, tag two")')
                 rows.append((row["file_name"] or "", row["text"] or "", f"{f}:{i + 2}"))

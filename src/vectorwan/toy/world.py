@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
-from vectorwan.atomic import atomic_path, check_output, write_json, write_text
+from vectorwan.atomic import atomic_path, check_output, is_temp_of, write_json, write_text
 from vectorwan.errors import UserError
 from vectorwan.frames import write_frames
 
@@ -271,7 +271,7 @@ def new_dataset_dir(root: str | Path) -> Path:
         raise UserError(f"{root}: exists and is not a folder; give a folder to write the dataset into")
     if (root / "metadata.csv").exists():
         raise UserError(f"{root}: already holds a metadata.csv; give an empty or new folder")
-    check_output(root, DATASET_ENTRIES.__contains__)
+    check_output(root, lambda n: n in DATASET_ENTRIES or is_temp_of(n, "ground_truth|metadata|character"))
     return root
 
 

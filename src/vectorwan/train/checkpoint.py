@@ -9,10 +9,12 @@ so the step is the whole data/RNG position and resuming continues exactly.
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from vectorwan.atomic import atomic_path
@@ -46,7 +48,8 @@ def load_checkpoint(path: Path) -> tuple[dict, dict, dict]:
         tensors = load_file(str(path / "trained.safetensors"))
         opt = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
         int(state["step"]), state["scheduler"]
-    except Exception as e:  # noqa: BLE001 - truncated, corrupt or foreign files: whatever the reader raised
+    except (FileNotFoundError, ValueError, KeyError, TypeError, EOFError, RuntimeError, pickle.UnpicklingError,
+            SafetensorError) as e:  # missing, truncated, corrupt or foreign: not a permission or I/O error
         raise UserError(f"{path}: unreadable checkpoint ({type(e).__name__}); delete it to resume from an earlier one") from None
     return tensors, opt, state
 

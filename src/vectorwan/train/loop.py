@@ -111,6 +111,7 @@ class FullWeights:
 
 
 WEIGHTS = {"lora": LoraWeights, "full": FullWeights}
+RUN_FILES = "lora|transformer|config|train_log|train_summary"  # the stems of what a run writes in its folder
 
 
 # ----------------------------------------------------------------------------- batches
@@ -205,7 +206,7 @@ def setup_data(cfg: Config, accelerator, progress: bool) -> CachedData:
         if out.exists() and not out.is_dir():
             raise UserError(f"output_dir {out}: is a file; give a folder for the run")
         out.mkdir(parents=True, exist_ok=True)
-        stale = remove_stale_temps(out) + remove_stale_temps(out / "checkpoints")
+        stale = remove_stale_temps(out, RUN_FILES) + remove_stale_temps(out / "checkpoints", r"step-\d{7}")
         if stale:
             accelerator.print(f"removed what an interrupted save left: {', '.join(stale)}")
         summary = build_cache(cfg, progress=progress)
@@ -326,7 +327,10 @@ def last_good(run: Run) -> str:
 
 def check_finite(run: Run, step: int, loss: float, grad_norm: float | None) -> None:
     """Stop at the first step whose loss or gradient norm is not finite (the same on every process:
-    both are reduced), before anything of it is logged or saved."""
+    both are reduced), before anything of it is logged or saved. Under fp16's gradient scaler an
+    infinite norm is the scaler's own overflow, a step it skips: only the loss counts there."""
+    if getattr(run.accelerator, "scaler", None) is not None:
+        grad_norm = None
     if math.isfinite(loss) and (grad_norm is None or math.isfinite(grad_norm)):
         return
     what = f"loss {loss:g}" if not math.isfinite(loss) else f"gradient norm {grad_norm:g}"
@@ -337,12 +341,12 @@ def check_finite(run: Run, step: int, loss: float, grad_norm: float | None) -> N
 def save(run: Run, step: int) -> None:
     """A checkpoint (atomic) and the result file at ``step``; weights that are not finite are never written."""
     run.accelerator.wait_for_everyone()
+    trained = run.weights.state_dict(run.model)  # on every process (the same weights): all stop together
+    bad = next((k for k, v in trained.items() if not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise UserError(f"train: step {step}: the trained weights are not finite ({bad}); not saved "
+                        f"({last_good(run)}); lower train.learning_rate")
     if run.main:
-        trained = run.weights.state_dict(run.model)
-        bad = next((k for k, v in trained.items() if not torch.isfinite(v).all()), None)
-        if bad is not None:
-            raise UserError(f"train: step {step}: the trained weights are not finite ({bad}); not saved "
-                            f"({last_good(run)}); lower train.learning_rate")
         save_checkpoint(run.out / "checkpoints", step, trained, run.optimizer, run.scheduler,
                         {"total_steps": run.cfg.total_steps, "world_size": run.accelerator.num_processes,
                          "mode": run.weights.mode}, keep=run.cfg.train.keep_checkpoints)

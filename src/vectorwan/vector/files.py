@@ -18,7 +18,7 @@ from pathlib import Path
 
 from vectorwan.atomic import atomic_path, check_output
 from vectorwan.errors import UserError
-from vectorwan.frames import VIDEO_EXTS, read_frames, write_frames
+from vectorwan.frames import VIDEO_EXTS, check_frames_output, read_frames, write_frames
 from vectorwan.vector import export
 from vectorwan.vector.palette import hex_color
 from vectorwan.vector.pipeline import VectorizeOptions, VectorizeResult, vectorize_clip
@@ -102,6 +102,7 @@ def check_request(out: Path, options: VectorizeOptions, *, deflicker: str | None
         if dext not in DEFLICKER_EXTS:
             raise UserError(f"--deflicker-out {deflicker}: unsupported extension '{dext}'; "
                             f"use .mp4, .webm, .gif, .webp or a folder")
+        check_frames_output(deflicker, what="--deflicker-out")
     return OUTPUT_KINDS[ext]
 
 
@@ -201,8 +202,9 @@ def write_outputs(result: VectorizeResult, out: Path, kind: str, *, source: str,
             tmp.write_bytes(body) if isinstance(body, bytes) else tmp.write_text(body, encoding="utf-8")
         written.append(out)
         if deflicker:
-            dtmp = stack.enter_context(atomic_path(deflicker))
-            write_frames(dtmp, result.locked_frames(), result.fps)
+            dext = Path(deflicker).suffix.lower()
+            dtmp = stack.enter_context(atomic_path(deflicker, suffix=dext))
+            write_frames(dtmp, result.locked_frames(), result.fps, fmt=dext)
             written.append(Path(deflicker))
         if manifest is not None:
             if started is not None:
