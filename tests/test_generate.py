@@ -214,3 +214,13 @@ def test_output_that_is_a_folder_or_a_folder_of_other_files_is_refused_and_kept(
     with pytest.raises(UserError, match="holds other files"):
         generate(engine, Request(prompt="p", frames=5, **SMALL), mine)
     assert (mine / "holiday.jpg").read_bytes() == b"precious"
+
+
+def test_a_v2v_input_too_long_is_refused_up_front(engine, tmp_path):
+    from vectorwan.errors import UserError
+    from vectorwan.frames import write_frames
+    from vectorwan.generate import MAX_VIDEO_FRAMES
+
+    long = write_frames(tmp_path / "long", np.zeros((MAX_VIDEO_FRAMES + 1, 16, 16, 3), np.uint8))
+    with pytest.raises(UserError, match=f"more than {MAX_VIDEO_FRAMES} frames.*--frames"):
+        engine.run(Request(prompt="p", task="v2v", video=str(long), **SMALL))

@@ -191,3 +191,16 @@ def test_deflicker_out_to_a_folder_works_and_never_replaces_a_users_folder(tmp_p
         rc, _, err = _run(capsys, src, "--out", tmp_path / "b.svg", "--no-fidelity", "--deflicker-out", tmp_path / target)
         assert rc == 2 and "--deflicker-out" in err and "Traceback" not in err, err
     assert (tmp_path / "mine" / "holiday.jpg").read_bytes() == b"precious" and not (tmp_path / "b.svg").exists()
+
+
+def test_a_clip_too_long_to_trace_is_refused_up_front_with_the_limit(tmp_path, capsys):
+    import time
+
+    from vectorwan.vector.files import MAX_FRAMES
+
+    long = write_frames(tmp_path / "long", np.zeros((MAX_FRAMES + 1, 16, 16, 3), np.uint8))
+    t0 = time.perf_counter()
+    rc, _, err = _run(capsys, long, "--out", tmp_path / "x.json")
+    assert rc == 2 and f"more than {MAX_FRAMES} frames" in err and "--max-frames" in err
+    assert time.perf_counter() - t0 < 60 and not (tmp_path / "x.json").exists()
+    assert _run(capsys, long, "--out", tmp_path / "y.json", "--max-frames", "3", "--no-fidelity")[0] == 0

@@ -30,6 +30,7 @@ from vectorwan.models.loading import (ModelSource, fingerprint, load_pipeline, r
 from vectorwan.models.lora_apply import apply_loras
 
 VIDEO_OUT = {".mp4", ".webm", ".gif", ".webp", ".mov", ".mkv"}
+MAX_VIDEO_FRAMES = 257  # V2V input frames used at most without --frames: longer inputs are refused up front
 
 
 @dataclass
@@ -169,6 +170,9 @@ class Engine:
         if not req.video:
             raise UserError("task v2v needs an input video (generate --video INPUT)")
         clip = read_frames(req.video)
+        if len(clip) > MAX_VIDEO_FRAMES and not req.frames:
+            raise UserError(f"{req.video}: more than {MAX_VIDEO_FRAMES} frames; V2V takes at most {MAX_VIDEO_FRAMES} "
+                            "(Wan is trained on 81): give --frames N")
         frames = composite(clip.frames)
         n = round_frames(min(len(frames), req.frames or len(frames)))
         h = req.height or (clip.frames.shape[1] // 16 * 16)

@@ -26,6 +26,7 @@ from vectorwan.vector.trace import svg_document
 
 MIN_COLORS, MAX_COLORS = 2, 64
 MAX_PIXELS = 600_000_000  # frames × height × width held in memory at once
+MAX_FRAMES = 2000  # about 2 minutes at 16 fps; every frame is traced, so more is refused up front
 OUTPUT_KINDS = {".svg": "svg", ".json": "lottie", ".lottie": "dotlottie", "": "folder"}
 DEFLICKER_EXTS = VIDEO_EXTS | {".gif", ".webp", ".png", ""}
 
@@ -46,6 +47,9 @@ def vectorize_file(input: str | Path, out: str | Path, options: VectorizeOptions
     started = time.perf_counter()
     clip = read_frames(input, max_frames=max_frames, fps=fps)
     t, h, w = clip.frames.shape[:3]
+    if t > MAX_FRAMES:
+        raise UserError(f"{input}: more than {MAX_FRAMES} frames; vectorize takes at most {MAX_FRAMES} "
+                        f"(each is traced): use --max-frames N or cut the clip")
     if t == 0:
         raise UserError(f"{input}: holds 0 frames; give a clip with at least one frame")
     if t * h * w > MAX_PIXELS:
