@@ -43,6 +43,18 @@ def test_overrides_parse_toml_values_and_bare_strings():
     ("data.resolution=[500, 512]", "multiple of 16"),
     ("lora.rank=0", "lora.rank"),
     ("train.max_steps", "expected section.key=value"),
+    # non-finite and out-of-range numbers
+    ("train.learning_rate=inf", "train.learning_rate: expected a finite number"),
+    ("train.shift=inf", "train.shift: expected a finite number"),
+    ("train.max_grad_norm=nan", "train.max_grad_norm: expected a finite number"),
+    ("data.fps=-16", "data.fps must be > 0"),
+    ("train.logit_std=-1", "train.logit_std must be > 0"),
+    ("train.adam_betas=[1.5, 0.9]", "train.adam_betas"),
+    ("train.adam_eps=-1e-8", "train.adam_eps"),
+    ("train.weight_decay=-0.01", "train.weight_decay"),
+    ("train.max_grad_norm=-1", "train.max_grad_norm must be ≥ 0"),
+    ("model.max_sequence_length=0", "model.max_sequence_length"),
+    ("train.learning_rate=3e38", "train.learning_rate must be in (0, 1]"),
 ])
 def test_bad_values_are_one_line_errors(override, needle):
     with pytest.raises(UserError) as e:
@@ -65,21 +77,3 @@ def test_dump_round_trips(tmp_path):
     f.write_text(dump_toml(cfg))
     assert load_config(f) == cfg
 
-
-@pytest.mark.parametrize("override,needle", [
-    ("train.learning_rate=inf", "train.learning_rate: expected a finite number"),
-    ("train.shift=inf", "train.shift: expected a finite number"),
-    ("train.max_grad_norm=nan", "train.max_grad_norm: expected a finite number"),
-    ("data.fps=-16", "data.fps must be > 0"),
-    ("train.logit_std=-1", "train.logit_std must be > 0"),
-    ("train.adam_betas=[1.5, 0.9]", "train.adam_betas"),
-    ("train.adam_eps=-1e-8", "train.adam_eps"),
-    ("train.weight_decay=-0.01", "train.weight_decay"),
-    ("train.max_grad_norm=-1", "train.max_grad_norm must be ≥ 0"),
-    ("model.max_sequence_length=0", "model.max_sequence_length"),
-    ("train.learning_rate=3e38", "train.learning_rate must be in (0, 1]"),
-])
-def test_non_finite_and_out_of_range_numbers_are_one_line_errors(override, needle):
-    with pytest.raises(UserError) as e:
-        load_config(None, [override])
-    assert needle in str(e.value) and "\n" not in str(e.value)

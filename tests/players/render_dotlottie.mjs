@@ -10,7 +10,7 @@ import { createServer } from "node:http";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { createRequire } from "node:module";
-import puppeteer from "puppeteer-core";
+import { inBrowser } from "./browser.mjs";
 
 const require = createRequire(import.meta.url);
 const [file, outDir, ...frames] = process.argv.slice(2);
@@ -42,16 +42,7 @@ const server = createServer((req, res) => {
 });
 await new Promise((r) => server.listen(0, "127.0.0.1", r));
 
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
-const errors = [];
-try {
-  const page = await browser.newPage();
-  page.on("console", (m) => { if (m.type() === "error") errors.push(`console: ${m.text()}`); });
-  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+const errors = await inBrowser(async (page) => {
   await page.goto(`http://127.0.0.1:${server.address().port}/`);
   await page.waitForFunction(() => window.loaded !== undefined);
   const size = await page.evaluate(async () => {
@@ -68,10 +59,6 @@ try {
     await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
     await page.screenshot({ path: join(outDir, `thorvg-${f}.png`), clip: { x: 0, y: 0, ...size } });
   }
-} catch (e) {
-  errors.push(`load: ${e.message || e}`);
-} finally {
-  await browser.close();
-  server.close();
-  writeFileSync(join(outDir, "thorvg-errors.json"), JSON.stringify(errors, null, 1));
-}
+});
+server.close();
+writeFileSync(join(outDir, "thorvg-errors.json"), JSON.stringify(errors, null, 1));

@@ -5,11 +5,10 @@
 // RENDERER is svg or canvas. Each FRAME (a number; fractional = between source frames) is written
 // as OUT_DIR/<renderer>-<frame>.png at the animation's own size, on white. Every console error and
 // page error goes to OUT_DIR/<renderer>-errors.json (a list; [] when the player logged none).
-// Chromium: $CHROMIUM, else /usr/bin/chromium.
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import puppeteer from "puppeteer-core";
+import { inBrowser } from "./browser.mjs";
 
 const require = createRequire(import.meta.url);
 const [file, outDir, renderer, ...frames] = process.argv.slice(2);
@@ -17,16 +16,7 @@ const data = JSON.parse(readFileSync(file, "utf8"));
 const player = readFileSync(require.resolve("lottie-web/build/player/lottie.min.js"), "utf8");
 mkdirSync(outDir, { recursive: true });
 
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
-const errors = [];
-try {
-  const page = await browser.newPage();
-  page.on("console", (m) => { if (m.type() === "error") errors.push(`console: ${m.text()}`); });
-  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+const errors = await inBrowser(async (page) => {
   await page.setViewport({ width: data.w, height: data.h, deviceScaleFactor: 1 });
   await page.setContent(`<!doctype html><html><body style="margin:0;background:#fff">
     <div id="anim" style="width:${data.w}px;height:${data.h}px;background:#fff"></div></body></html>`);
@@ -41,7 +31,5 @@ try {
     const box = await (await page.$("#anim")).boundingBox();
     await page.screenshot({ path: join(outDir, `${renderer}-${f}.png`), clip: box });
   }
-} finally {
-  await browser.close();
-  writeFileSync(join(outDir, `${renderer}-errors.json`), JSON.stringify(errors, null, 1));
-}
+});
+writeFileSync(join(outDir, `${renderer}-errors.json`), JSON.stringify(errors, null, 1));
