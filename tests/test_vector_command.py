@@ -1,5 +1,6 @@
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -204,3 +205,51 @@ def test_a_clip_too_long_to_trace_is_refused_up_front_with_the_limit(tmp_path, c
     assert rc == 2 and f"more than {MAX_FRAMES} frames" in err and "--max-frames" in err
     assert time.perf_counter() - t0 < 60 and not (tmp_path / "x.json").exists()
     assert _run(capsys, long, "--out", tmp_path / "y.json", "--max-frames", "3", "--no-fidelity")[0] == 0
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_killing_vectorize_leaves_no_worker_processes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    clip = write_frames(tmp_path / "clip", simple_clip(200, 256))
+    p = subprocess.Popen([sys.executable, "-m", "vectorwan", "vectorize", str(clip), "--out", str(tmp_path / "x.json"),
+                          "--jobs", "2", "--no-fidelity"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        workers: list[int] = []
+        deadline = time.time() + 120
+        while len(workers) < 2 and time.time() < deadline and p.poll() is None:
+            workers = [c for c in _children(p.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
+            time.sleep(0.2)
+        assert len(workers) == 2, "the workers never started"
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=30)
+        deadline = time.time() + 10
+        while any(_alive(w) for w in workers) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(w) for w in workers)
+        assert not (tmp_path / "x.json").exists()
+    finally:
+        if p.poll() is None:
+            p.kill()

@@ -8,8 +8,10 @@ tests and other modules can call this directly.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
 import os
+import signal
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -125,11 +127,25 @@ def build_palette(frames: np.ndarray, opts: VectorizeOptions) -> Palette:
 _STATE: dict = {}
 
 
-def _init_worker(state: dict, worker_process: bool = True) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Linux: this worker gets SIGTERM when the process that started it dies, even by SIGKILL, so a
+    killed `vectorize` leaves no workers behind (elsewhere: a no-op)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _init_worker(state: dict, worker_process: bool = True, parent: int | None = None) -> None:
     if worker_process:  # parallelism comes from the processes: one OpenCV thread each
         import cv2
 
         cv2.setNumThreads(1)
+        if parent is not None:
+            _die_with_parent(parent)
     _STATE.clear()
     _STATE.update(state)
     _STATE["quantizer"] = Quantizer(state["palette"].colors)
@@ -198,7 +214,7 @@ def vectorize_clip(frames: np.ndarray, fps: float, options: VectorizeOptions | N
         # spawn, not fork: a forked child can inherit OpenCV's thread pool mid-lock and hang
         chunk = max(1, n // (jobs * 4))  # contiguous runs of frames: the trace cache sees neighbours
         with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                 initargs=(state,)) as ex:
+                                 initargs=(state, True, os.getpid())) as ex:
             results = list(ex.map(_process_frame, range(n), frames, chunksize=chunk))
     t_frames = time.perf_counter() - t0
 
