@@ -72,3 +72,31 @@ def test_identical_frames_survive_gif_and_webp(tmp_path, ext):
     assert np.array_equal(c.frames[3], c.frames[1]) and not np.array_equal(c.frames[4], c.frames[3])
     s = read_frames(write_frames(tmp_path / f"s{ext}", static, fps=12))
     assert len(s) == 5
+
+
+def test_a_video_ffmpeg_did_not_finish_is_an_error_and_never_a_final_file(tmp_path, monkeypatch):
+    import imageio_ffmpeg
+
+    from vectorwan import frames as fr
+
+    real = imageio_ffmpeg.write_frames
+
+    def trailer_lost(path, *a, **kw):  # what a full disk does: ffmpeg fails at the trailer, silently
+        gen = real(path, *a, **kw)
+        orig_close = gen.close
+
+        class Writer:
+            send = gen.send
+
+            def close(self):
+                orig_close()
+                data = open(path, "rb").read()
+                open(path, "wb").write(data[: len(data) // 2])
+
+        return Writer()
+
+    monkeypatch.setattr(fr.imageio_ffmpeg, "write_frames", trailer_lost)
+    rng = np.random.default_rng(0)
+    with pytest.raises(UserError, match=r"x.mp4: ffmpeg did not finish the video"):
+        fr.write_frames(tmp_path / "x.mp4", rng.integers(0, 255, (9, 32, 32, 3), dtype=np.uint8))
+    assert list(tmp_path.iterdir()) == []

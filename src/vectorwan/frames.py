@@ -179,6 +179,18 @@ def check_frames_output(path: str | Path, fmt: str | None = None, what: str = ""
     return check_output(path, None if ext else own_frame_file, what=what)
 
 
+def check_video(tmp: Path, n: int, final: Path) -> None:
+    """ffmpeg's exit status is not checked by imageio-ffmpeg: read the file back, so a video whose
+    trailer was never written (a full disk) is an error, never a file under its final name."""
+    try:
+        got, _ = imageio_ffmpeg.count_frames_and_secs(str(tmp))
+    except (RuntimeError, OSError):
+        got = 0
+    if got != n:
+        raise UserError(f"{final}: ffmpeg did not finish the video ({got} of {n} frames read back); "
+                        "check the free disk space and write again")
+
+
 def write_frames(path: str | Path, frames: np.ndarray, fps: float = DEFAULT_FPS, *, quality: int = 8,
                  fmt: str | None = None) -> Path:
     """Write T×H×W×C uint8 frames by extension, atomically.
@@ -213,6 +225,7 @@ def write_frames(path: str | Path, frames: np.ndarray, fps: float = DEFAULT_FPS,
             for f in rgb:
                 writer.send(np.ascontiguousarray(f))
             writer.close()
+            check_video(tmp, len(rgb), path)
         elif ext in (".gif", ".webp"):
             imgs = [Image.fromarray(f) for f in frames]
             kw = dict(save_all=True, append_images=imgs[1:], duration=int(round(1000 / fps)), loop=0)
