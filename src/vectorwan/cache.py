@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from vectorwan.atomic import atomic_path, write_json
+from vectorwan.atomic import write_bytes, write_json
 from vectorwan.config import Config
 from vectorwan.data.dataset import Dataset, caption_variants, discover
 from vectorwan.data.load import load_sample
@@ -161,12 +161,12 @@ def encode_frames(vae, rgb: np.ndarray):
 
 def _write_shard(cache_dir: Path, manifest: dict, prefix: str, tensors: dict) -> str:
     """Write a shard atomically and record its sha256 in the manifest; returns its name."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     name = f"{prefix}-{_sha(sorted(tensors))[:12]}.safetensors"
-    with atomic_path(cache_dir / name) as tmp:
-        save_file(tensors, str(tmp))
-        manifest.setdefault("shards", {})[name] = file_sha256(tmp)
+    data = save(tensors)  # hashed as written: no read back
+    write_bytes(cache_dir / name, data)
+    manifest.setdefault("shards", {})[name] = hashlib.sha256(data).hexdigest()
     return name
 
 

@@ -208,7 +208,6 @@ def write_frames(path: str | Path, frames: np.ndarray, fps: float = DEFAULT_FPS,
     ext = path.suffix.lower() if fmt is None else fmt.lower()
     with atomic_path(path, suffix=ext) as tmp:
         if ext in VIDEO_EXTS:
-
             rgb = composite(frames)
             h, w = rgb.shape[1:3]
             codec = {".webm": "libvpx-vp9"}.get(ext, "libx264")

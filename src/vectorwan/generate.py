@@ -263,7 +263,7 @@ def plan_jobs(settings: dict, out: str | Path, *, prompt: str | None = None, pro
     every request (keys that are not :class:`Request` fields are ignored; an item's own win)."""
     base = {k: v for k, v in settings.items() if k in BATCH_KEYS - {"prompt", "out", "task"}}
     if prompt is not None:
-        items, out_dir = [({**base, "prompt": prompt}, Path(out), task)], None
+        items = [({**base, "prompt": prompt}, Path(out), task)]
     else:
         out_dir = Path(out)
         if out_dir.suffix:
@@ -272,11 +272,11 @@ def plan_jobs(settings: dict, out: str | Path, *, prompt: str | None = None, pro
         for i, item in enumerate(read_batch(prompts_file)):
             item_task = infer_task(item.get("task", task), item.get("video", settings.get("video")), item.get("out", ""))
             slug = re.sub(r"[^a-z0-9]+", "-", item["prompt"].lower()).strip("-")[:40]
-            item_out = {"out": item.pop("out")} if "out" in item else {}
-            path = out_dir / item_out.get("out", f"{i:03d}-{slug}{'.png' if item_task == 't2i' else '.mp4'}")
+            name = item.pop("out", None)
+            path = out_dir / (f"{i:03d}-{slug}{'.png' if item_task == 't2i' else '.mp4'}" if name is None else name)
             inside = path.resolve().is_relative_to(out_dir.resolve()) and path.resolve() != out_dir.resolve()
-            if "out" in item_out and not inside:
-                raise UserError(f"{prompts_file}: item {i + 1}: 'out' {item_out['out']!r} is not a file inside --out "
+            if not inside:
+                raise UserError(f"{prompts_file}: item {i + 1}: 'out' {name!r} is not a file inside --out "
                                 f"{out_dir}; give a name inside it")
             items.append(({**base, **{k: v for k, v in item.items() if k != "task"}}, path, item_task))
     return [(Request(task=infer_task(t, kw.get("video"), path), **kw), path) for kw, path, t in items]

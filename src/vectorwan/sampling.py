@@ -4,7 +4,8 @@ A model folder carries its own ``sampling.json`` (as a diffusers folder carries 
 written in full — every key of :data:`KEYS` — by every exporter (``model export``,
 ``toy init-base``, ``toy ship``). Everything that samples reads its defaults from there
 (:func:`vectorwan.models.loading.sampling_defaults` picks the folder of each model route):
-``vectorwan generate``, training's validation clips, the toy accuracy and the demo. A folder without the file (a Wan release) samples with Wan 2.1's own defaults.
+``vectorwan generate``, training's validation clips, the toy accuracy and the demo. A folder
+without the file (a Wan release) samples with Wan 2.1's own defaults.
 
 No torch here: reading defaults must not load a model.
 """
@@ -65,7 +66,7 @@ def read(folder: str | Path) -> dict:
     """
     path = Path(folder) / FILE
     if not path.is_file():
-        return dict(WAN)
+        return complete({})
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:

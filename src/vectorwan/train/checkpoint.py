@@ -60,11 +60,9 @@ def load_newest_checkpoint(ckpt_root: Path, note=print) -> tuple[Path, dict, dic
     ckpts = list_checkpoints(ckpt_root)
     if not ckpts:
         raise UserError(f"{ckpt_root}: no checkpoint to resume from; run without --resume")
-    for k, path in enumerate(reversed(ckpts)):
+    for path in reversed(ckpts[1:]):
         try:
             return (path, *load_checkpoint(path))
         except UserError as e:
-            if k == len(ckpts) - 1:
-                raise
             note(f"note: {e}; resuming from the one before")
-    raise AssertionError("unreachable")
+    return (ckpts[0], *load_checkpoint(ckpts[0]))  # the oldest: its error, if any, is the user's

@@ -14,6 +14,7 @@ All functions return strings / dicts; writing files is the command's job.
 
 from __future__ import annotations
 
+import bisect
 import io
 import json
 import re
@@ -168,8 +169,9 @@ def _animated_path(per_frame: dict[int, dict], n_frames: int) -> dict:
     for t in range(n_frames):
         if t in per_frame:
             val = _padded(per_frame[t], n)
-        else:  # collapse onto the nearest frame's first vertex (no stray dot at the origin)
-            near = min(shown, key=lambda k: (abs(k - t), k))
+        else:  # collapse onto the nearest shown frame's first vertex (no stray dot at the origin)
+            j = bisect.bisect(shown, t)
+            near = min(shown[max(j - 1, 0):j + 1], key=lambda k: (abs(k - t), k))
             val = _collapsed(per_frame[near]["v"][0], n)
         if last is not None and val == last:
             continue
