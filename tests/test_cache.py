@@ -45,6 +45,36 @@ def test_interrupted_run_resumes_with_only_the_rest(cfg):
     assert s["item_hits"] == 2 and again == [seen[2]]
 
 
+@pytest.mark.parametrize("shard_size", [1, 64])
+def test_finished_items_survive_a_sigkill_at_any_shard_size(tmp_path, shard_size):
+    import json
+    import subprocess
+    import sys
+
+    data = make_image_dataset(tmp_path / "data", n=3)
+    overrides = tiny_overrides(tmp_path / "run", data, **{"cache.shard_size": shard_size})
+    kill_on_third = (  # SIGKILL: no handler, no clean-up runs
+        "import os, signal, sys; from vectorwan.cache import build_cache; from vectorwan.config import load_config\n"
+        "seen = []\n"
+        "def hook(item):\n"
+        "    seen.append(item)\n"
+        "    if len(seen) == 3: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "build_cache(load_config(None, sys.argv[1:]), progress=False, encode_hook=hook)\n")
+    r = subprocess.run([sys.executable, "-c", kill_on_third, *overrides], capture_output=True, text=True, timeout=300)
+    assert r.returncode == -9, r.stderr[-2000:]
+    cfg = load_config(None, overrides)
+    again = []
+    s = build_cache(cfg, progress=False, encode_hook=again.append)
+    assert (s["item_hits"], s["text_hits"], len(again)) == (2, 3, 1)  # the two finished items and every caption kept
+    manifest = json.loads((cfg.cache_dir / "manifest.json").read_text())
+    shards = {e["shard"] for kind in ("items", "texts") for e in manifest[kind].values()}
+    on_disk = {f.name for f in cfg.cache_dir.glob("*.safetensors")}
+    assert on_disk == shards == set(manifest["shards"])  # merged, and no pending shard left behind
+    assert len([n for n in shards if n.startswith("latents-")]) == (3 if shard_size == 1 else 1)
+    assert not [n for n in shards if n.startswith("pending-")]
+    assert len(CachedData(cfg.cache_dir)) == 3
+
+
 def test_settings_or_content_change_is_a_miss(cfg, tmp_path):
     build_cache(cfg, progress=False)
     cfg.data.resolution = [48, 48]

@@ -3,8 +3,11 @@
 Entries are keyed by content: an item's key hashes its file bytes together with everything
 that changes its latents (encoder fingerprint, resolution, frames, fps, sampling, background);
 a caption's key hashes its text with the text-encoder fingerprint. Re-runs skip what the
-manifest already has; an interrupted run loses at most the shard in flight. Once the cache is
-complete, training reads only this folder and never loads the VAE or the text encoder.
+manifest already has. Each encoded item or caption is written at once, as a one-entry "pending"
+shard recorded in the manifest, so a run killed at any point keeps everything it finished;
+pending shards are merged into shards of ``cache.shard_size`` entries as they fill and at the end
+of a run. Once the cache is complete, training reads only this folder and never loads the VAE or
+the text encoder.
 """
 
 from __future__ import annotations
@@ -170,6 +173,59 @@ def _write_shard(cache_dir: Path, manifest: dict, prefix: str, tensors: dict) ->
     return name
 
 
+PENDING = "pending"  # the name prefix of a one-entry shard not merged yet
+
+
+class ShardWriter:
+    """Adds entries of one kind (``items`` / ``texts``) to the cache, each durable as soon as it is added.
+
+    ``add`` writes the entry's tensors as a pending shard and the manifest after it (both atomic),
+    so a kill at any moment loses nothing finished; ``merge`` turns every pending shard of this kind
+    in the manifest, this run's and a killed run's, into shards of ``size`` entries.
+    """
+
+    def __init__(self, cache_dir: Path, manifest: dict, kind: str, prefix: str, size: int):
+        self.dir, self.manifest, self.kind, self.prefix, self.size = cache_dir, manifest, kind, prefix, size
+
+    def _pending(self) -> list[str]:
+        return [k for k, e in self.manifest[self.kind].items() if e["shard"].startswith(f"{PENDING}-{self.prefix}-")]
+
+    def add(self, key: str, tensors: dict, entry: dict) -> None:
+        shard = _write_shard(self.dir, self.manifest, f"{PENDING}-{self.prefix}", tensors)
+        self.manifest[self.kind][key] = {**entry, "shard": shard}
+        write_json(self.dir / MANIFEST, self.manifest)
+        if len(self._pending()) >= self.size:
+            self.merge()
+
+    def merge(self) -> None:
+        from safetensors.torch import load
+
+        keys = self._pending()
+        entries = self.manifest[self.kind]
+        for start in range(0, len(keys), self.size):
+            chunk = keys[start:start + self.size]
+            old = sorted({entries[k]["shard"] for k in chunk})
+            tensors = {}
+            for name in old:
+                tensors.update(load((self.dir / name).read_bytes()))
+            shard = _write_shard(self.dir, self.manifest, self.prefix, tensors)
+            for k in chunk:
+                entries[k]["shard"] = shard
+            for name in old:
+                self.manifest["shards"].pop(name, None)
+            write_json(self.dir / MANIFEST, self.manifest)  # the merged shard is in use before the old go
+            for name in old:
+                (self.dir / name).unlink(missing_ok=True)
+
+
+def remove_unused_pending(cache_dir: Path, manifest: dict) -> None:
+    """Pending shards no entry uses: left by a kill between a merge's manifest write and its clean-up."""
+    used = {e["shard"] for kind in ("items", "texts") for e in manifest[kind].values()}
+    for f in cache_dir.glob(f"{PENDING}-*.safetensors"):
+        if f.name not in used:
+            f.unlink()
+
+
 def build_cache(cfg: Config, progress: bool = True, encode_hook=None) -> dict:
     """Bring the cache up to date; returns a summary (hits, misses, location).
 
@@ -197,38 +253,31 @@ def build_cache(cfg: Config, progress: bool = True, encode_hook=None) -> dict:
 
     if plan.missing_texts:
         tokenizer, text_encoder = loading.load_part(source, "tokenizer"), loading.load_part(source, "text_encoder")
-        keys = list(plan.missing_texts)
-        for start in tqdm(range(0, len(keys), cfg.cache.shard_size), desc="cache: text", disable=not progress):
-            chunk = keys[start:start + cfg.cache.shard_size]
-            embs = encode_texts(tokenizer, text_encoder, [plan.missing_texts[k] for k in chunk], cfg.model.max_sequence_length)
-            shard = _write_shard(cache_dir, manifest, "text", {k: e for k, e in zip(chunk, embs)})
-            manifest["texts"].update({k: {"shard": shard, "text": plan.missing_texts[k]} for k in chunk})
-            write_json(cache_dir / MANIFEST, manifest)
+        writer = ShardWriter(cache_dir, manifest, "texts", "text", cfg.cache.shard_size)
+        for key, text in tqdm(plan.missing_texts.items(), desc="cache: text", disable=not progress):
+            emb = encode_texts(tokenizer, text_encoder, [text], cfg.model.max_sequence_length)[0]
+            writer.add(key, {key: emb}, {"text": text})
+        writer.merge()
         del tokenizer, text_encoder
 
     if plan.missing_items:
         vae = loading.load_part(source, "vae")
-        bar = tqdm(total=len(plan.missing_items), desc="cache: latents", disable=not progress)
-        for start in range(0, len(plan.missing_items), cfg.cache.shard_size):
-            chunk = plan.missing_items[start:start + cfg.cache.shard_size]
-            tensors, meta = {}, {}
-            for key, item in chunk:
-                if encode_hook:
-                    encode_hook(item)
-                s = load_sample(item, d.resolution, d.num_frames, d.fps, d.frame_sampling, tuple(d.background))
-                lat = encode_frames(vae, s.rgb)
-                # alpha at latent resolution (first frame of each 4-frame group), for layer-wise losses
-                a = torch.from_numpy(s.alpha[::4].astype(np.float32) / 255.0)[None]
-                a = torch.nn.functional.adaptive_avg_pool2d(a, lat.shape[-2:])[0]
-                tensors[f"{key}.latents"], tensors[f"{key}.alpha"] = lat, a.contiguous()
-                meta[key] = {"file": str(item.path), "frames": int(s.rgb.shape[0]), "latent_shape": list(lat.shape)}
-                bar.update(1)
-            shard = _write_shard(cache_dir, manifest, "latents", tensors)
-            for key, m in meta.items():
-                manifest["items"][key] = {**m, "shard": shard}
-            write_json(cache_dir / MANIFEST, manifest)
-        bar.close()
+        writer = ShardWriter(cache_dir, manifest, "items", "latents", cfg.cache.shard_size)
+        for key, item in tqdm(plan.missing_items, desc="cache: latents", disable=not progress):
+            if encode_hook:
+                encode_hook(item)
+            s = load_sample(item, d.resolution, d.num_frames, d.fps, d.frame_sampling, tuple(d.background))
+            lat = encode_frames(vae, s.rgb)
+            # alpha at latent resolution (first frame of each 4-frame group), for layer-wise losses
+            a = torch.from_numpy(s.alpha[::4].astype(np.float32) / 255.0)[None]
+            a = torch.nn.functional.adaptive_avg_pool2d(a, lat.shape[-2:])[0]
+            writer.add(key, {f"{key}.latents": lat, f"{key}.alpha": a.contiguous()},
+                       {"file": str(item.path), "frames": int(s.rgb.shape[0]), "latent_shape": list(lat.shape)})
+        writer.merge()
         del vae
+    for kind, prefix in (("texts", "text"), ("items", "latents")):  # a killed run's pending entries, this run's hits
+        ShardWriter(cache_dir, manifest, kind, prefix, cfg.cache.shard_size).merge()
+    remove_unused_pending(cache_dir, manifest)
 
     # the index of this config's items: what training reads
     index = {"settings": item_settings(cfg, latent_fp), "text_fingerprint": text_fp,

@@ -7,6 +7,7 @@ type are errors (one line naming the key and what was expected), never silently 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import tomllib
 import types
@@ -180,7 +181,10 @@ def _build(cls, data: dict, where: str):
     unknown = sorted(set(data) - names)
     if unknown:
         key = f"{where}.{unknown[0]}" if where else unknown[0]
-        raise UserError(f"unknown config key '{key}'; known keys{' in [' + where + ']' if where else ''}: {', '.join(sorted(names))}")
+        close = difflib.get_close_matches(unknown[0], names, n=1)
+        hint = f"did you mean '{f'{where}.' if where else ''}{close[0]}'? " if close else ""
+        raise UserError(f"unknown config key '{key}'; {hint}use one of the known keys"
+                        f"{' in [' + where + ']' if where else ''}: {', '.join(sorted(names))}")
     kwargs = {}
     for name, value in data.items():
         tp = hints[name]

@@ -232,16 +232,20 @@ def read_batch(path: str | Path) -> list[dict]:
     """The items of a batch file: one prompt per line, or JSONL objects with per-item settings."""
     f = Path(path)
     if not f.is_file():
-        raise UserError(f"--prompts {f}: file not found")
+        raise UserError(f"--prompts {f}: file not found; check the path")
+    try:
+        lines = f.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise UserError(f"--prompts {f}: not UTF-8 text; save it as UTF-8") from None
     items = []
-    for i, line in enumerate(f.read_text(encoding="utf-8").splitlines()):
+    for i, line in enumerate(lines):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         if line.lstrip().startswith("{"):
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise UserError(f"{f}:{i + 1}: invalid JSON ({e.msg})") from None
+                raise UserError(f"{f}:{i + 1}: invalid JSON ({e.msg}); write one JSON object per line") from None
             unknown = set(obj) - BATCH_KEYS
             if unknown or "prompt" not in obj:
                 raise UserError(f"{f}:{i + 1}: needs 'prompt'; unknown keys {sorted(unknown)}; allowed: {sorted(BATCH_KEYS)}")

@@ -113,15 +113,25 @@ def _read_csv(root: Path) -> list[tuple[str, str, str]]:
 
 def _read_jsonl(root: Path) -> list[tuple[str, str, str]]:
     f = root / "metadata.jsonl"
+    try:
+        lines = f.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise UserError(f"{f}: not UTF-8 text; save it as UTF-8 JSON lines") from None
     rows = []
-    for i, line in enumerate(f.read_text(encoding="utf-8").splitlines()):
+    for i, line in enumerate(lines):
         if not line.strip():
             continue
+        where = f"{f}:{i + 1}"
         try:
             obj = json.loads(line)
-            rows.append((str(obj["file_name"]), str(obj.get("text", "")), f"{f}:{i + 1}"))
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise UserError(f"{f}:{i + 1}: expected a JSON object with file_name and text") from None
+        except json.JSONDecodeError:
+            obj = None
+        if not isinstance(obj, dict) or "file_name" not in obj:
+            raise UserError(f"{where}: expected a JSON object with file_name and text")
+        name, text = obj["file_name"], obj.get("text", "")
+        if not isinstance(name, (str, type(None))) or not isinstance(text, (str, type(None))):
+            raise UserError(f"{where}: file_name and text must be strings, got {json.dumps(name)} and {json.dumps(text)}")
+        rows.append((name or "", text or "", where))  # a null file_name is a named skip, as an empty one
     return rows
 
 
@@ -160,6 +170,8 @@ def discover(path: str | Path) -> Dataset:
         kind = _kind(p)
         if kind is None:
             problems.append(f"{where}: '{name}' has an unsupported extension")
+        elif p.exists() and not p.is_file():
+            problems.append(f"{where}: '{name}' is not a regular file (a folder, FIFO or device); give an image or video")
         elif not p.is_file():
             problems.append(f"{where}: '{name}' not found in {root} or {root / 'train'}")
         elif kind == "image" and (size := _image_size(p)) and (small := too_small(p, *size)):
@@ -169,7 +181,8 @@ def discover(path: str | Path) -> Dataset:
                 problems.append(f"{where}: '{name}' has an empty caption (trains on the trigger alone)")
             items.append(Item(p, caption.strip(), kind))
     if not items:
-        raise UserError(f"{root}: no usable items ({len(problems)} problems{': ' + problems[0] if problems else ''})")
+        raise UserError(f"{root}: no usable items ({len(problems)} problems{': ' + problems[0] if problems else ''}); "
+                        "fix the rows named, or give a folder with images or videos")
     return Dataset(root, items, source, problems)
 
 

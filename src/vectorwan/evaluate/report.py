@@ -9,11 +9,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from vectorwan.atomic import atomic_path, write_json, write_text
+from vectorwan.atomic import atomic_path, check_output, is_temp_of, write_json, write_text
 from vectorwan.evaluate.compare import METRICS, Metric, metric_value
 from vectorwan.evaluate.plots import label_row, line_chart, scatter, stack
 from vectorwan.frames import contact_sheet, evenly_spaced
 
+REPORT_ENTRIES = ("report.json", "report.md", "plots")
 SHEET_FRAMES = 8
 THUMB_HEIGHT = 112
 
@@ -207,15 +208,27 @@ def _sheet(thumbs: np.ndarray) -> np.ndarray:
     return contact_sheet(thumbs, n=len(thumbs), pad=2)
 
 
+def own_report_entry(name: str) -> bool:
+    """What an evaluation writes into its folder (and the temporary names of a killed one)."""
+    return name in REPORT_ENTRIES or is_temp_of(name, "report")
+
+
+def check_report_folder(out: str | Path) -> Path:
+    """The output rule for a report folder: new, empty, or an earlier report (which is replaced)."""
+    return check_output(out, own_report_entry, what="--out")
+
+
 def write_report(out: str | Path, rep: dict, thumbs_c: list | None = None, thumbs_b: list | None = None,
                  plots: bool = True) -> dict[str, Path]:
-    """Write ``report.json``, ``report.md`` and (``plots``) PNGs under ``out``; returns their paths."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write ``report.json``, ``report.md`` and (``plots``) PNGs into the folder ``out``, all or nothing:
+    they are written into a temporary folder that then replaces ``out``. Returns their paths."""
+    out = check_report_folder(out)
     rep = dict(rep)
-    if plots and thumbs_c is not None:
-        rep["plots"] = write_plots(out, rep["clips"], rep.get("baselines") or [], thumbs_c, thumbs_b or [])
-    rep = _clean(rep)
-    write_json(out / "report.json", rep)
-    write_text(out / "report.md", markdown(rep))
+    with atomic_path(out, suffix="") as tmp:
+        tmp.mkdir()
+        if plots and thumbs_c is not None:
+            rep["plots"] = write_plots(tmp, rep["clips"], rep.get("baselines") or [], thumbs_c, thumbs_b or [])
+        rep = _clean(rep)
+        write_json(tmp / "report.json", rep)
+        write_text(tmp / "report.md", markdown(rep))
     return {"json": out / "report.json", "md": out / "report.md"}

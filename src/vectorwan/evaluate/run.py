@@ -16,7 +16,7 @@ from vectorwan.evaluate.compare import MOTION_FLOOR, aggregate, compare
 from vectorwan.evaluate.flow import to_rgb
 from vectorwan.evaluate.identity import signature
 from vectorwan.evaluate.pipeline import Options, evaluate_frames
-from vectorwan.evaluate.report import thumbnails, write_report
+from vectorwan.evaluate.report import check_report_folder, thumbnails, write_report
 from vectorwan.evaluate.temporal import NET_WINDOW_S
 from vectorwan.frames import IMAGE_EXTS, read_frames
 
@@ -103,9 +103,7 @@ def _check(videos, out, baseline, opts: Options, max_frames, fps, motion_toleran
     for v in list(videos) + list(baseline or []):
         if not Path(v).exists():
             raise UserError(f"{v}: no such file or folder; check the path")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder; give a folder path")
+    check_report_folder(out)
 
 
 def read_prompts(path: str | Path, n: int) -> list[str]:

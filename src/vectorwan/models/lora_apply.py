@@ -43,7 +43,7 @@ def check_lora_matches(lora, transformer, where: str = "LoRA") -> dict[str, str]
             problems.append(f"{orig} (LoRA {m.B.shape[0]}x{m.A.shape[1]}, model {base.out_features}x{base.in_features})")
     if problems:
         raise UserError(f"{where}: {len(problems)} of {len(lora.modules)} LoRA modules do not match this "
-                        f"transformer (another model?): {', '.join(problems[:4])}")
+                        f"transformer (another model?): {', '.join(problems[:4])}; use a LoRA trained for this base model")
     return names
 
 

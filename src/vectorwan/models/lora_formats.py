@@ -146,7 +146,7 @@ def detect_format(state_dict, metadata: dict | None = None) -> str:
 # ------------------------------------------------------------------------------------- reading
 def _load(path: Path) -> tuple[dict, dict]:
     if not path.is_file():
-        raise UserError(f"{path}: no such LoRA file")
+        raise UserError(f"{path}: no such LoRA file; check the path")
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
@@ -154,15 +154,17 @@ def _load(path: Path) -> tuple[dict, dict]:
             with safe_open(str(path), "pt") as f:
                 return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
         except Exception as e:  # noqa: BLE001 - corrupt / truncated header
-            raise UserError(f"{path}: not a readable safetensors file ({type(e).__name__})") from None
+            raise UserError(f"{path}: not a readable safetensors file ({type(e).__name__}); give a complete "
+                            ".safetensors LoRA (re-download or re-export it)") from None
     import torch
 
     try:
         sd = torch.load(str(path), weights_only=True, map_location="cpu")
     except Exception as e:  # noqa: BLE001 - refused pickle, truncated file
-        raise UserError(f"{path}: not a readable LoRA file ({type(e).__name__})") from None
+        raise UserError(f"{path}: not a readable LoRA file ({type(e).__name__}); give a .safetensors LoRA, "
+                        "or a tensors-only .pt/.bin (pickled code is never loaded)") from None
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise UserError(f"{path}: not a state dict of tensors")
+        raise UserError(f"{path}: not a state dict of tensors; give a LoRA file")
     return dict(sd), {}
 
 
