@@ -8,18 +8,12 @@ fast. A verb module that fails to import is a loud error, never a silently missi
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
 import os
 import signal
 import sys
 
-from vectorwan.errors import UserError
-
-NOT_WRITABLE = "check its permissions, or write elsewhere"
-DISK_FULL = "the disk is full: free some space or write elsewhere (nothing half-written was left)"
-WRITE_ERRORS = {errno.EACCES: NOT_WRITABLE, errno.EPERM: NOT_WRITABLE, errno.EROFS: NOT_WRITABLE,
-                errno.ENOSPC: DISK_FULL, errno.EDQUOT: DISK_FULL}
+from vectorwan.errors import UserError, os_error_line
 
 # verb -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -33,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "vectorize": ("vectorwan.vector.command", "turn a clip or image into SVG / animated SVG / Lottie"),
     "demo": ("vectorwan.commands.demo", "the whole workflow on the shipped toy base, on a CPU, in minutes"),
     "toy": ("vectorwan.commands.toy", "the toy world: datasets, checks, accuracy, pre-training the toy base"),
+    "ui": ("vectorwan.commands.ui", "a local web page for the whole workflow (data, train, generate, eval, vectorize)"),
 }
 
 
@@ -45,6 +40,7 @@ examples:
   vectorwan generate --model toy --prompt "red circle, moving left, white background" --out clip.mp4
   vectorwan eval clip.mp4 --baseline base.mp4 --out report/
   vectorwan vectorize clip.mp4 --out clip.json          # Lottie (.svg: animated SVG)
+  vectorwan ui --model toy                              # the same workflow in a browser page
 
 `vectorwan COMMAND --help` lists a command's options."""
 
@@ -77,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 128 + signal.SIGPIPE
     except OSError as e:  # the machine said no: every verb, one line naming the file and the way out
-        if e.errno not in WRITE_ERRORS:
+        line = os_error_line(e)
+        if line is None:
             raise
-        where = f"{e.filename}: " if e.filename else ""
-        print(f"vectorwan {args.command}: error: {where}{e.strerror}; {WRITE_ERRORS[e.errno]}", file=sys.stderr)
+        print(f"vectorwan {args.command}: error: {line}", file=sys.stderr)
         return 2
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import tomllib
 import types
 import typing
@@ -272,20 +273,56 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise UserError(f"{p}: not valid TOML ({e}); fix the syntax") from None
     apply_overrides(data, overrides or [])
+    return config_from_dict(data)
+
+
+def config_from_dict(data: dict) -> Config:
+    """A config from TOML-shaped data (``{"train": {"learning_rate": ...}, ...}``), checked as a file is."""
     return validate(_build(Config, data, ""))
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """One config key, as a form shows it: its type, default, allowed values and the help comment."""
+    key: str  # "train.learning_rate"
+    type: object
+    default: object
+    help: str
+    choices: tuple | None  # a Literal's values
+
+
+def describe(cls=None, prefix: str = "") -> list[FieldInfo]:
+    """Every key of the config, in declaration order, with the help written beside it in this file."""
+    import inspect
+
+    cls = cls or Config
+    helps = dict(re.findall(r"^\s+(\w+):[^#\n]*#\s*(.+)$", inspect.getsource(cls), re.M))
+    hints, out = typing.get_type_hints(cls), []
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            out += describe(tp, f"{prefix}{f.name}.")
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        choices = typing.get_args(tp) if typing.get_origin(tp) is Literal else None
+        out.append(FieldInfo(prefix + f.name, tp, default, helps.get(f.name, "").strip(), choices))
+    return out
+
+
+def toml_value(v) -> str:
+    """One value as TOML writes it."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    return repr(v)
 
 
 def dump_toml(cfg: Config) -> str:
     """Serialise a config back to TOML (used to record the exact config of a run)."""
-
-    def fmt(v):
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, list):
-            return "[" + ", ".join(fmt(x) for x in v) + "]"
-        return repr(v)
+    fmt = toml_value
 
     top, sections = [], []
     for k, v in cfg.to_dict().items():

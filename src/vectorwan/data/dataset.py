@@ -71,7 +71,8 @@ def _kind(path: Path) -> str | None:
     return "image"
 
 
-def _resolve_inside(root: Path, name: str, where: str) -> Path:
+def resolve_row(root: Path, name: str, where: str) -> Path:
+    """The file a row's ``file_name`` names: inside the dataset folder (or its ``train/``), or refused."""
     if "\0" in name:
         raise UserError(f"{where}: file_name {name!r} holds a NUL byte; fix that row")
     rel = Path(name)
@@ -151,22 +152,27 @@ def _read_sidecars(root: Path) -> list[tuple[str, str, str]]:
     return rows
 
 
-def discover(path: str | Path) -> Dataset:
+def read_rows(path: str | Path) -> tuple[str, list[tuple[str, str, str]]]:
+    """The dataset's format and its rows as written: ``(file_name, caption, where)``."""
     root = Path(path)
     if not str(path) or not root.is_dir():
         raise UserError(f"{root}: dataset folder not found; set data.path to a folder with metadata.csv or images")
     if (root / "metadata.csv").is_file():
-        rows, source = _read_csv(root), "metadata.csv"
-    elif (root / "metadata.jsonl").is_file():
-        rows, source = _read_jsonl(root), "metadata.jsonl"
-    else:
-        rows, source = _read_sidecars(root), "sidecar .txt"
+        return "metadata.csv", _read_csv(root)
+    if (root / "metadata.jsonl").is_file():
+        return "metadata.jsonl", _read_jsonl(root)
+    return "sidecar .txt", _read_sidecars(root)
+
+
+def discover(path: str | Path) -> Dataset:
+    root = Path(path)
+    source, rows = read_rows(root)
     items, problems = [], []
     for name, caption, where in rows:
         if not name:
             problems.append(f"{where}: empty file_name")
             continue
-        p = _resolve_inside(root, name, where)
+        p = resolve_row(root, name, where)
         kind = _kind(p)
         if kind is None:
             problems.append(f"{where}: '{name}' has an unsupported extension")
