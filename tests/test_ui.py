@@ -240,3 +240,52 @@ def test_the_page_in_a_browser(served):
     assert found["svg_img"] > 0 and found["eval_plots"] >= 1
     assert {p.name for p in shots.glob("*.png")} >= {"1-data.png", "2-train.png", "3-generate.png", "4-evaluate.png",
                                                      "5-vectorize.png", "1-data-outside-root.png"}
+
+
+def test_a_run_started_from_the_page_stops_resumes_and_is_one_per_device(tmp_path):
+    from helpers import tiny_overrides
+    from vectorwan.config import dump_toml
+    from vectorwan.ui.jobs import TrainJobs
+
+    ws = Workspace.open(tmp_path)
+    data = make_image_dataset(tmp_path / "data", n=2)
+    cfg = load_config(None, tiny_overrides(tmp_path / "run", data, steps=400, **{"train.save_every": 3}))
+    jobs = TrainJobs(ws)
+
+    def wait(cond, timeout=240):
+        end = time.monotonic() + timeout
+        while not cond():
+            assert time.monotonic() < end, jobs.status()["log"][-2000:]
+            time.sleep(0.2)
+
+    jobs.start(dump_toml(cfg), tmp_path / "run")
+    with pytest.raises(UserError, match="already going .* one run per device"):
+        jobs.start(dump_toml(cfg), tmp_path / "run")
+    wait(lambda: list((tmp_path / "run" / "checkpoints").glob("step-*")) and len(jobs.status()["records"]) >= 4)
+    assert "stopped the run" in jobs.stop()
+    s = jobs.status()
+    assert s["state"] == "stopped" and jobs.running() is None, s["log"][-2000:]
+    stopped_at = len(s["records"])
+    assert stopped_at < 400
+    cfg.train.max_steps = stopped_at + 6  # resume and finish a few steps later
+    jobs.start(dump_toml(cfg), tmp_path / "run", resume=True)
+    wait(lambda: jobs.status()["state"] != "running")
+    s = jobs.status()
+    assert s["state"] == "finished", s["log"][-2000:]
+    assert [r["step"] for r in s["records"]] == list(range(1, stopped_at + 7))  # from its checkpoint, no gap
+    assert (tmp_path / "run" / "lora.safetensors").is_file()
+
+
+def test_uploaded_files_become_a_new_dataset_and_never_overwrite_one(tmp_path):
+    src = make_image_dataset(tmp_path / "src", n=2)
+    (tmp_path / "root").mkdir()
+    ws = Workspace.open(tmp_path / "root")
+    files = [str(src / "metadata.csv"), *map(str, sorted((src / "train").glob("*.png")))]
+    rel = actions.import_dataset(ws, files, "my-tiger")
+    assert rel == "datasets/my-tiger" and len(actions.load_dataset(ws, rel)["items"]) == 2
+    for bad_files, name, needle in [(files, "my-tiger", "already exists"), (files, "../up", "dataset name '../up'"),
+                                    ([str(tmp_path / "src" / "character.json")], "x", "not an image, clip or caption"),
+                                    ([], "x", "no files")]:
+        with pytest.raises(UserError, match=re.escape(needle)):
+            actions.import_dataset(ws, bad_files, name)
+    assert sorted(p.name for p in (tmp_path / "root" / "datasets").iterdir()) == ["my-tiger"]

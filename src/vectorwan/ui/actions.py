@@ -37,6 +37,41 @@ def load_dataset(ws: Workspace, path: str, trigger: str = "") -> dict:
     return {"root": str(root), "source": ds.source, "items": items, "report": rep.lines(ds)}
 
 
+DATASET_FILES = {".csv", ".jsonl", ".txt"}  # with the image and video extensions: what an upload may hold
+
+
+def import_dataset(ws: Workspace, files: list[str], name: str) -> str:
+    """Copy uploaded files (drawings, clips, their metadata.csv / .txt captions) into a new folder
+    ``ROOT/datasets/NAME``; returns its path relative to the root. Never writes into an existing folder."""
+    import shutil
+
+    from vectorwan.atomic import atomic_path
+    from vectorwan.frames import IMAGE_EXTS, VIDEO_EXTS
+
+    if not files:
+        raise UserError("upload: no files; drop your drawings (and metadata.csv, if you have one)")
+    name = (name or "").strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+        raise UserError(f"dataset name '{name}': use letters, digits, '.', '_' or '-' (up to 64)")
+    dest = ws.root / "datasets" / name
+    if dest.exists():
+        raise UserError(f"datasets/{name}: already exists; choose another name (nothing was overwritten)")
+    names = [Path(f).name for f in files]
+    allowed = IMAGE_EXTS | VIDEO_EXTS | DATASET_FILES
+    bad = [n for n in names if Path(n).suffix.lower() not in allowed]
+    if bad:
+        raise UserError(f"upload: '{bad[0]}' is not an image, clip or caption file; "
+                        f"use {', '.join(sorted(allowed))}")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise UserError(f"upload: two files are named '{dupes[0]}'; rename one")
+    with atomic_path(dest, suffix="") as tmp:
+        tmp.mkdir()
+        for f, n in zip(files, names):
+            shutil.copyfile(f, tmp / n)
+    return ws.relative(dest)
+
+
 def save_caption(ws: Workspace, path: str, name: str, caption: str, trigger: str = "") -> dict:
     """Give item ``name`` a new caption in the dataset's own metadata (atomic), and read it back."""
     if not name:

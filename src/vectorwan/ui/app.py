@@ -94,6 +94,12 @@ def _data_tab(ws: Workspace) -> None:
                           scale=3)
         trigger = gr.Textbox(label="Trigger word", placeholder="tgrblob", elem_id="data-trigger", scale=2)
         load = gr.Button("Load", variant="primary", elem_id="data-load", scale=1)
+    with gr.Accordion("…or upload drawings and clips as a new dataset", open=False, elem_id="acc-upload"):
+        with gr.Row():
+            upload = gr.File(label="Images, clips, metadata.csv or .txt captions", file_count="multiple",
+                             elem_id="data-upload", scale=3)
+            new_name = gr.Textbox(label="New dataset name (under datasets/)", elem_id="data-new-name", scale=1)
+            add = gr.Button("Create dataset", elem_id="data-create", scale=1)
     grid = gr.Gallery(label="Items (click one to edit its caption)", columns=8, height="auto", allow_preview=False,
                       elem_id="data-grid")
     report = gr.Textbox(label="Dataset report", lines=8, interactive=False, elem_id="data-report")
@@ -120,6 +126,12 @@ def _data_tab(ws: Workspace) -> None:
     def on_save(p, t, name, text):
         return show(actions.save_caption(ws, p, name, text, t))
 
+    @shown
+    def on_create(files, nm, t):
+        rel = actions.import_dataset(ws, [f if isinstance(f, str) else f.name for f in files or []], nm)
+        return (rel, *show(actions.load_dataset(ws, rel, t)))
+
+    add.click(on_create, [upload, new_name, trigger], [path, grid, report, names], api_name="create_dataset")
     load.click(on_load, [path, trigger], [grid, report, names], api_name="load_dataset")
     path.submit(on_load, [path, trigger], [grid, report, names], api_visibility="private")
     grid.select(on_pick, [names], [item, caption], api_visibility="private")
@@ -206,7 +218,7 @@ def _train_tab(ws: Workspace, jobs: TrainJobs) -> None:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), seen
         import pandas as pd
 
-        head = {"none": "no run yet", "running": "running", "finished": "finished", "failed": "failed"}[s["state"]]
+        head = {"none": "no run yet", "stopped": "stopped (resume continues it)"}.get(s["state"], s["state"])
         line = f"{head} — {actions.speed_line(recs)}" + (f" — {s['output_dir']}" if s["output_dir"] else "")
         plot_data = pd.DataFrame(actions.loss_rows(recs)) if recs else None  # (an empty frame breaks the chart)
         return line, plot_data, s["samples"], s["log"], now
@@ -314,7 +326,8 @@ def serve(root: str | Path, *, model: str = "toy", host: str = "127.0.0.1", port
     page.queue(default_concurrency_limit=1)  # one model, one job at a time
     _, url, _ = page.launch(server_name=host, server_port=port, auth=auth, prevent_thread_lock=True, quiet=True,
                             allowed_paths=[str(ws.root), str(STATIC)], head=HEAD.format(static=STATIC.resolve()),
-                            css=CSS, footer_links=["api"], show_error=False, ssr_mode=False)
+                            css=CSS, footer_links=["api"], show_error=False, ssr_mode=False,
+                            max_file_size="500mb")
     print(f"vectorwan ui: {url} (root {ws.root}; Ctrl-C stops)", flush=True)
     if not block:
         return page

@@ -100,7 +100,7 @@ class TrainJobs:
             return {"state": "none", "log": "", "records": [], "samples": [], "output_dir": None}
         going = self.running() is not None
         code = self._proc.poll() if (self._proc is not None and self._proc.pid == rec["pid"]) else None
-        state = "running" if going else ("failed" if code not in (None, 0) else "finished")
+        state = "running" if going else {None: "finished", 0: "finished", 130: "stopped"}.get(code, "failed")
         log = Path(rec["log"])
         tail = log.read_text(errors="replace")[-4000:] if log.is_file() else ""
         out = self.ws.inside(rec["output_dir"], "output_dir", must_exist=False)
