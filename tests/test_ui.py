@@ -289,3 +289,18 @@ def test_uploaded_files_become_a_new_dataset_and_never_overwrite_one(tmp_path):
         with pytest.raises(UserError, match=re.escape(needle)):
             actions.import_dataset(ws, bad_files, name)
     assert sorted(p.name for p in (tmp_path / "root" / "datasets").iterdir()) == ["my-tiger"]
+
+
+def test_the_trigger_is_added_where_the_report_says_it_is_missing(tmp_path):
+    from vectorwan.data.report import build_report
+
+    ws = Workspace.open(tmp_path)
+    make_image_dataset(tmp_path / "d", n=3)
+    set_captions(tmp_path / "d", {"00.png": "ears, stripes", "01.png": "blobby_tokens, round"})  # a longer word is not it
+    before = actions.load_dataset(ws, "d", "blobby_tok")
+    flagged = [i["name"] for i in before["items"] if any("lacks the trigger" in p for p in i["problems"])]
+    assert flagged == ["00.png", "01.png"] and build_report(discover(tmp_path / "d"), "blobby_tok").trigger_missing == 2
+    after = actions.add_trigger(ws, "d", "blobby_tok")
+    assert [i["caption"] for i in after["items"]][:2] == ["blobby_tok, ears, stripes", "blobby_tok, blobby_tokens, round"]
+    assert build_report(discover(tmp_path / "d"), "blobby_tok").trigger_missing == 0
+    assert not any(i["problems"] for i in after["items"])

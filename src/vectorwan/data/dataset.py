@@ -196,6 +196,11 @@ def split_tags(caption: str) -> list[str]:
     return [t.strip() for t in caption.split(",") if t.strip()]
 
 
+def lacks_trigger(caption: str, trigger: str) -> bool:
+    """Whether a caption does not hold the trigger as one of its tags (training prepends it then)."""
+    return bool(trigger) and trigger not in split_tags(caption)
+
+
 def build_caption(caption: str, trigger: str = "", shuffle: bool = False, rng: random.Random | None = None) -> str:
     """Trigger word first, then the caption's tags (optionally shuffled)."""
     tags = split_tags(caption)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vectorwan.data.dataset import Dataset, discover, split_tags
+from vectorwan.data.dataset import Dataset, discover, lacks_trigger, split_tags
 from vectorwan.errors import UserError
 from vectorwan.frames import read_frames
 
@@ -88,6 +88,6 @@ def build_report(ds: Dataset, trigger: str = "", strict: bool = True) -> Report:
         alpha_coverage=float(np.mean(cov)) if cov else 1.0, alpha_partial=float(np.mean(partial)) if partial else 0.0,
         caption_tags=(min(tags), float(np.mean(tags)), max(tags)),
         caption_chars=(min(chars), float(np.mean(chars)), max(chars)),
-        trigger_missing=sum(1 for i in ds.items if trigger and trigger not in split_tags(i.caption)),
+        trigger_missing=sum(1 for i in ds.items if lacks_trigger(i.caption, trigger)),
         problems=problems,
     )

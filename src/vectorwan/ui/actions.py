@@ -11,7 +11,7 @@ from pathlib import Path
 
 from vectorwan.config import Config, FieldInfo, config_from_dict, describe, dump_toml, load_config, toml_value
 from vectorwan.data.captions import item_names, set_captions
-from vectorwan.data.dataset import discover
+from vectorwan.data.dataset import build_caption, discover, lacks_trigger
 from vectorwan.data.report import build_report
 from vectorwan.errors import UserError
 from vectorwan.ui.workspace import Workspace
@@ -30,7 +30,7 @@ def load_dataset(ws: Workspace, path: str, trigger: str = "") -> dict:
     items = []
     for name, item in zip(names, ds.items):
         mine = [p for p in rep.problems if f"'{name}'" in p or str(item.path) in p]
-        if trigger and trigger not in item.caption:
+        if lacks_trigger(item.caption, trigger):
             mine.append(f"caption lacks the trigger '{trigger}'")
         items.append({"file": str(item.path), "name": name, "caption": item.caption, "kind": item.kind,
                       "problems": mine})
@@ -70,6 +70,19 @@ def import_dataset(ws: Workspace, files: list[str], name: str) -> str:
         for f, n in zip(files, names):
             shutil.copyfile(f, tmp / n)
     return ws.relative(dest)
+
+
+def add_trigger(ws: Workspace, path: str, trigger: str) -> dict:
+    """Put the trigger first in every caption that lacks it, as training would (one atomic write)."""
+    if not (trigger or "").strip():
+        raise UserError("trigger word: empty; type the word that names your character")
+    trigger = trigger.strip()
+    root = ws.inside(path, "dataset folder")
+    ds = discover(root)
+    todo = {n: build_caption(i.caption, trigger) for n, i in zip(item_names(ds), ds.items) if lacks_trigger(i.caption, trigger)}
+    if todo:
+        set_captions(root, todo)
+    return load_dataset(ws, path, trigger)
 
 
 def save_caption(ws: Workspace, path: str, name: str, caption: str, trigger: str = "") -> dict:

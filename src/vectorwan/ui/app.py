@@ -108,6 +108,7 @@ def _data_tab(ws: Workspace) -> None:
         item = gr.Textbox(label="Item", interactive=False, elem_id="caption-item", scale=1)
         caption = gr.Textbox(label="Caption", elem_id="caption-text", scale=4)
         save = gr.Button("Save caption", elem_id="caption-save", scale=1)
+        add_tr = gr.Button("Add the trigger to every caption", elem_id="caption-trigger", scale=1)
 
     def show(d: dict):
         ordered = [i for i in d["items"] if i["kind"] == "image"] + [i for i in d["items"] if i["kind"] == "video"]
@@ -136,6 +137,8 @@ def _data_tab(ws: Workspace) -> None:
     path.submit(on_load, [path, trigger], [grid, report, names], api_visibility="private")
     grid.select(on_pick, [names], [item, caption], api_visibility="private")
     save.click(on_save, [path, trigger, item, caption], [grid, report, names], api_name="save_caption")
+    add_tr.click(shown(lambda p, t: show(actions.add_trigger(ws, p, t))), [path, trigger], [grid, report, names],
+                 api_name="add_trigger")
 
 
 def _train_tab(ws: Workspace, jobs: TrainJobs) -> None:
