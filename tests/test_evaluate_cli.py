@@ -103,3 +103,16 @@ def test_alpha_frames_are_composited(tmp_path):
     rgba[:, :8, :, 3] = 0
     p = write_frames(tmp_path / "a.webp", rgba, fps=8)
     assert main(["eval", str(p), "--out", str(tmp_path / "o"), "--no-plots", *FAST]) == 0
+
+
+def test_a_long_clip_shows_progress_and_a_short_one_does_not(capsys):
+    import numpy as np
+
+    from vectorwan.evaluate import flow
+
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 255, (flow.PROGRESS_PAIRS + 1, 32, 32), dtype=np.uint8)
+    flow.clip_flows(gray[:20])
+    assert "eval: flow" not in capsys.readouterr().err
+    flow.clip_flows(gray)
+    assert f"eval: flow:   0%|          | 0/{flow.PROGRESS_PAIRS}" in capsys.readouterr().err  # (leave=False clears it at the end)

@@ -382,3 +382,35 @@ def test_output_dir_that_is_a_file_is_one_line(tmp_path, data):
     (tmp_path / "run").write_text("not a folder")
     with pytest.raises(UserError, match="output_dir .*run: is a file"):
         train(load_config(None, tiny_overrides(tmp_path / "run", data, steps=1)), progress=False)
+
+
+def test_a_full_disk_at_the_last_save_says_how_to_get_the_lora_and_resume_writes_it(tmp_path, data, monkeypatch):
+    import errno
+    import os
+
+    from vectorwan.errors import UserError
+    from vectorwan.train import loop
+
+    cfg = load_config(None, tiny_overrides(tmp_path / "run", data, steps=4, **{"train.save_every": 2}))
+    real, calls = loop.LoraWeights.write, []
+
+    def disk_fills_at_the_end(self, model, out, step):
+        calls.append(step)
+        if step == 4:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out / "lora.safetensors"))
+        real(self, model, out, step)
+
+    monkeypatch.setattr(loop.LoraWeights, "write", disk_fills_at_the_end)
+    with pytest.raises(UserError, match=r"lora.safetensors: No space left on device; the disk is full.*the checkpoint "
+                                        r"of step 4 is complete: run again with --resume to write lora.safetensors"):
+        train(cfg, progress=False)
+    from safetensors import safe_open
+
+    def step_of(f):
+        with safe_open(str(f), "pt") as fh:
+            return fh.metadata()["vectorwan.step"]
+
+    assert step_of(tmp_path / "run" / "lora.safetensors") == "2"  # the older result, never a half-written one
+    monkeypatch.setattr(loop.LoraWeights, "write", real)
+    train(cfg, resume=True, progress=False)  # nothing left to train: the result is written from the checkpoint
+    assert step_of(tmp_path / "run" / "lora.safetensors") == "4" and calls == [2, 4]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from tqdm.auto import tqdm
 
 DEFAULT_MAX_SIDE = 384
 TOP_FRACTION = 0.05  # VBench dynamic degree: mean of the top 5 % flow magnitudes
@@ -201,6 +202,9 @@ class ClipFlow:
     motion: np.ndarray | None = None  # (T-1)×2: mean and top-5 % normal flow per pair (analysis px)
 
 
+PROGRESS_PAIRS = 500  # a clip this long (tens of seconds of flow) shows a progress bar
+
+
 def clip_flows(gray: np.ndarray, scale: float = 1.0, preset: str = "medium",
                lab: np.ndarray | None = None) -> ClipFlow:
     """Forward and backward DIS flow for every consecutive pair of grey frames (T×h×w uint8).
@@ -223,7 +227,7 @@ def clip_flows(gray: np.ndarray, scale: float = 1.0, preset: str = "medium",
     flat = np.zeros(n)
     motion = np.zeros((n, 2))
     edges = [colour_edges(x) for x in lab] if lab is not None else None
-    for i in range(n):
+    for i in tqdm(range(n), desc="eval: flow", unit="pair", disable=n < PROGRESS_PAIRS, leave=False):
         f = dis_flow(gray[i], gray[i + 1], dis)
         b = dis_flow(gray[i + 1], gray[i], dis)
         v = occlusion_mask(f, b)

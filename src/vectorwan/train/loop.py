@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from vectorwan.atomic import atomic_path, remove_stale_temps, write_json, write_text
 from vectorwan.cache import CachedData, build_cache
 from vectorwan.config import Config, dump_toml
-from vectorwan.errors import UserError
+from vectorwan.errors import UserError, os_error_line
 from vectorwan.models import loading
 from vectorwan.models.lora import attach_lora, save_lora
 from vectorwan.train import flow
@@ -350,7 +350,20 @@ def save(run: Run, step: int) -> None:
         save_checkpoint(run.out / "checkpoints", step, trained, run.optimizer, run.scheduler,
                         {"total_steps": run.cfg.total_steps, "world_size": run.accelerator.num_processes,
                          "mode": run.weights.mode}, keep=run.cfg.train.keep_checkpoints)
+        write_result(run, step)
+
+
+def write_result(run: Run, step: int) -> None:
+    """The result file at ``step``, whose checkpoint is complete: a refused write (a full disk) says
+    how to get it, since ``--resume`` from that checkpoint writes it again."""
+    try:
         run.weights.write(run.model, run.out, step)
+    except OSError as e:
+        line = os_error_line(e)
+        if line is None:
+            raise
+        raise UserError(f"{line}; the checkpoint of step {step} is complete: run again with --resume "
+                        f"to write {run.weights.output(run.out).name}") from None
 
 
 def make_validator(run: Run, source):
@@ -404,6 +417,8 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
 
     if start < total:
         save(run, total)
+    elif run.main:  # resumed at the end: the result file again, from the checkpoint (its last write may have failed)
+        write_result(run, total)
     log.close()
     summary = {"output_dir": str(run.out), "mode": t.mode, "steps": total, "start_step": start,
                "weights": str(weights.output(run.out)), "lora_modules": n_modules, "final_loss": last_loss,
