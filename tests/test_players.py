@@ -132,3 +132,30 @@ def test_rlottie_renders_every_sampled_frame(traced):
     for t, ref in refs.items():
         shown = _on_white(np.asarray(anim.render_pillow_frame(frame_num=t).convert("RGBA")))
         assert psnr(shown, ref) >= MIN_DB, (name, t, round(psnr(shown, ref), 2))
+
+
+def test_a_rigid_motion_is_one_path_moved_by_position_keyframes_and_played_at_2x_it_moves_between_frames(tmp_path):
+    """The toy triangle moves up by whole pixels, so its tracing is reused frame to frame: its Lottie is
+    one static path per shape and a linear position (≤ 5 kB in all). lottie-web at 2x the frame rate
+    (frame 4.5) draws it between its frames 4 and 5: interpolated, not held."""
+    clip = toy_clip("red", "triangle", "moving up", seed=7).frames
+    res = vectorize_clip(clip, 16, VectorizeOptions(jobs=1, fidelity=False))
+    doc = lottie_document(res.frames, res.palette, 16)
+    text = json.dumps(doc, separators=(",", ":"))
+    assert len(text.encode()) <= 5000, len(text)
+    groups = [g for layer in doc["layers"] for g in layer["shapes"] if g["nm"] != "background"]
+    rigid = [g for g in groups if all(it["ks"]["a"] == 0 for it in g["it"] if it["ty"] == "sh")]
+    assert rigid and all(g["it"][-1]["p"]["a"] == 1 and len(g["it"][-1]["p"]["k"]) <= 3 for g in rigid)
+    _browser_player("lottie-web")
+    path = tmp_path / "clip.json"
+    path.write_text(text)
+    r = subprocess.run(["node", str(PLAYERS / "render_lottie.mjs"), str(path), str(tmp_path), "svg", "4", "4.5", "5"],
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0 and json.loads((tmp_path / "svg-errors.json").read_text()) == [], r.stderr[-2000:]
+
+    def centre_y(f):  # darkness-weighted row centre of what is drawn
+        ink = 255.0 - _on_white(np.asarray(Image.open(tmp_path / f"svg-{f}.png").convert("RGBA"))).mean(-1)
+        return float((ink.sum(1) * np.arange(ink.shape[0])).sum() / ink.sum())
+
+    y4, y45, y5 = centre_y("4"), centre_y("4.5"), centre_y("5")
+    assert y4 > y45 > y5 and min(y4 - y45, y45 - y5) > 0.25 * (y4 - y5), (y4, y45, y5)

@@ -6,7 +6,10 @@ All functions return strings / dicts; writing files is the command's job.
   ``<animate attributeName="visibility" calcMode="discrete">`` shows each frame for 1/fps
   seconds, looping. The first frame is visible without animation (static renderers).
 * Lottie: one shape layer per colour layer (top layer first, as Lottie stacks them); inside,
-  one group per tracked shape id, whose sub-paths carry hold keyframes per frame. Every keyframe of
+  one group per tracked shape id. A shape traced as one path a frame keeps its path in its own
+  coordinates, placed by the group's position keyframes (linear; a hold where the path changes),
+  so a shape whose tracing is reused from frame to frame (held, or moved by whole pixels) is one
+  static path plus its motion. Its sub-paths carry hold keyframes where they change. Every keyframe of
   a sub-path has the same vertex count and none is empty (a collapsed path while the shape is
   absent): lottie-web fails on a changing count and rlottie draws the smaller one. Coordinates are
   in source pixels.
@@ -126,9 +129,9 @@ def _static(v):
     return {"a": 0, "k": v}
 
 
-def _transform_shape() -> dict:
-    return {"ty": "tr", "nm": "Transform", "p": _static([0, 0]), "a": _static([0, 0]), "s": _static([100, 100]),
-            "r": _static(0), "o": _static(100), "sk": _static(0), "sa": _static(0)}
+def _transform_shape(position: dict | None = None) -> dict:
+    return {"ty": "tr", "nm": "Transform", "p": position or _static([0, 0]), "a": _static([0, 0]),
+            "s": _static([100, 100]), "r": _static(0), "o": _static(100), "sk": _static(0), "sa": _static(0)}
 
 
 def _layer_transform() -> dict:
@@ -183,6 +186,49 @@ def _animated_path(per_frame: dict[int, dict], n_frames: int) -> dict:
     return {"a": 1, "k": kfs}
 
 
+def _animated_position(pos: dict[int, list[float]], held: set[int]) -> dict:
+    """Linear position keyframes of a moving shape; ``held`` frames hold until the next keyframe (where
+    its path changes). A keyframe that lies midway between its neighbours is left out: constant
+    velocity costs two keyframes, and a player interpolates the frames between (and at 2× speed)."""
+    ts = sorted(pos)
+    kfs = []
+    for k, t in enumerate(ts):
+        inner = 0 < k < len(ts) - 1 and ts[k - 1] == t - 1 and ts[k + 1] == t + 1 and not held & {t - 1, t}
+        if inner and all(abs(2 * c - a - b) < 1e-6 for c, a, b in zip(pos[t], pos[t - 1], pos[t + 1])):
+            continue
+        kf = {"t": t, "s": pos[t]}
+        if k < len(ts) - 1:
+            kf.update({"i": {"x": 1, "y": 1}, "o": {"x": 0, "y": 0}, **({"h": 1} if t in held else {})})
+        kfs.append(kf)
+    if len(kfs) == 1 or all(kf["s"] == kfs[0]["s"] for kf in kfs):
+        return _static(kfs[0]["s"])
+    return {"a": 1, "k": kfs}
+
+
+def _shape_items(per_t: dict[int, list[TracedPath]], scale: int, n: int, parsed: dict) -> tuple[list[dict], dict | None]:
+    """One tracked shape's sub-path slots and, when it is one path a frame, its position keyframes.
+
+    Such a shape's path is kept in its own coordinates and placed by the group's position, so a
+    shape that moves without changing (its tracing reused) is one static path and a moving
+    position; its path gets a (hold) keyframe only where the traced path itself changes."""
+    def parse(path: TracedPath, local: bool) -> list[dict]:
+        key = (path.d, local or (path.tx, path.ty))
+        if key not in parsed:
+            parsed[key] = parse_path(TracedPath(path.d, 0.0, 0.0, path.bbox) if local else path, scale)
+        return parsed[key]
+
+    local = all(len(ps) == 1 for ps in per_t.values())
+    subs = {t: parse(ps[0], True) if local else [b for p in ps for b in parse(p, False)] for t, ps in per_t.items()}
+    slots = max(len(v) for v in subs.values())
+    items = [{"ty": "sh", "nm": f"path {j}", "ks": _animated_path(
+        {t: s[j] for t, s in subs.items() if j < len(s)}, n)} for j in range(slots)]
+    if not local:
+        return items, None
+    pos = {t: [round(ps[0].tx / scale, 4), round(ps[0].ty / scale, 4)] for t, ps in per_t.items()}
+    held = {t for t in per_t if t + 1 not in per_t or per_t[t + 1][0].d != per_t[t][0].d}
+    return items, _animated_position(pos, held)
+
+
 def lottie_document(frames: list[TracedFrame], palette: Palette, fps: float, *,
                     background_rect: bool = False, name: str = "vectorwan") -> dict:
     """Lottie (bodymovin) JSON: one shape layer per colour layer, per-frame shape keyframes."""
@@ -190,27 +236,24 @@ def lottie_document(frames: list[TracedFrame], palette: Palette, fps: float, *,
         raise ValueError("no frames")
     n = len(frames)
     w, h = frames[0].width, frames[0].height
-    layers = []
+    layers, parsed = [], {}  # parsed: path data → beziers, each distinct path parsed once
     for li in range(len(palette)):
-        # shape id -> frame -> list of beziers
-        shapes: dict[int, dict[int, list[dict]]] = {}
+        # shape id -> frame -> its traced paths
+        shapes: dict[int, dict[int, list[TracedPath]]] = {}
         for t, fr in enumerate(frames):
             if li >= len(fr.layers):
                 continue
             for k, p in enumerate(fr.layers[li]):
                 sid = p.shape if p.shape >= 0 else 1_000_000 + k
-                shapes.setdefault(sid, {}).setdefault(t, []).extend(parse_path(p, fr.scale))
+                shapes.setdefault(sid, {}).setdefault(t, []).append(p)
         if not shapes:
             continue
         groups = []
         for sid in sorted(shapes):
-            per_t = shapes[sid]
-            slots = max(len(v) for v in per_t.values())
-            items = [{"ty": "sh", "nm": f"path {j}", "ks": _animated_path(
-                {t: subs[j] for t, subs in per_t.items() if j < len(subs)}, n)} for j in range(slots)]
+            items, position = _shape_items(shapes[sid], frames[0].scale, n, parsed)
             items.append({"ty": "fl", "nm": "Fill", "c": _static(_rgba01(palette.colors[li])),
                           "o": _static(100), "r": 2})
-            items.append(_transform_shape())
+            items.append(_transform_shape(position))
             groups.append({"ty": "gr", "nm": f"shape {sid}", "it": items})
         layers.append({"ddd": 0, "ty": 4, "nm": f"layer{li:02d} {hex_color(palette.colors[li])}", "sr": 1,
                        "ks": _layer_transform(), "ao": 0, "shapes": groups, "ip": 0, "op": n, "st": 0, "bm": 0})
