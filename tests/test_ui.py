@@ -189,14 +189,14 @@ def test_the_api_runs_the_workflow_and_refuses_paths_outside_the_root(served):
     with pytest.raises(Exception, match="is outside the UI's root folder"):
         c.predict("../", "", api_name="/load_dataset")
     with pytest.raises(Exception, match="is outside the UI's root folder"):
-        c.predict("/etc/hostname", 0, "polygon", "auto", api_name="/vectorize")
+        c.predict("/etc/hostname", 0, "polygon", "auto", 0, api_name="/vectorize")
     with pytest.raises(Exception, match=r"--colors 1 is out of range"):  # the CLI's own line
-        c.predict("data/train/00.png", 1, "polygon", "auto", api_name="/vectorize")
+        c.predict("data/train/00.png", 1, "polygon", "auto", 0, api_name="/vectorize")
 
     video, sheet, out, sidecar = c.predict("toy", "blobby_tok, moving left, white background", "", "t2v", "", "",
                                            0.7, 3, 2, 5, 0, 0, 0, api_name="/generate")
     assert out.startswith("outputs/generate/") and (root / out).is_file() and sidecar["settings"]["frames"] == 5
-    summary, player, svg, files = c.predict(out, 6, "polygon", "auto", api_name="/vectorize")
+    summary, player, svg, files = c.predict(out, 6, "polygon", "auto", 0.05, api_name="/vectorize")
     assert "5 frame(s), 6 colours" in summary and 'class="vw-lottie"' in player
     assert sorted(Path(f).suffix for f in files) == [".json", ".lottie", ".mp4", ".svg"]
     doc = json.loads(Path(next(f for f in files if f.endswith(".json"))).read_text())

@@ -123,6 +123,25 @@ def test_trace_cache_reuses_moved_shapes():
     assert a[0].d == b[0].d and b[0].tx == pytest.approx(a[0].tx + 7)
 
 
+def test_with_reuse_a_nearly_identical_shape_reuses_a_trace_and_another_shape_does_not():
+    yy, xx = np.mgrid[:60, :60]
+    a, other = (yy - 30) ** 2 + (xx - 30) ** 2 <= 144, np.zeros((60, 60), bool)
+    b = a.copy()
+    b[17, 27:34] = True  # a few pixels more along its top: anti-aliasing noise of a slow move
+    other[18:42, 18:42] = True  # a square of about the same size
+    diff = np.count_nonzero(a ^ b) / np.count_nonzero(b)
+    assert 0 < diff < 0.1
+    exact = TraceCache()
+    trace_mask(a, TraceOptions(), cache=exact), trace_mask(b, TraceOptions(), cache=exact)
+    assert (exact.misses, exact.near) == (2, 0)  # reuse 0: only identical pixels share a trace
+    near = TraceCache()
+    opts = TraceOptions(reuse=0.1)
+    pa, pb = trace_mask(a, opts, cache=near), trace_mask(b, opts, cache=near)
+    assert (near.misses, near.near) == (1, 1) and pa[0].d == pb[0].d
+    trace_mask(other, opts, cache=near)
+    assert near.misses == 2  # the square is traced: it differs in more than a tenth of its pixels
+
+
 def test_stacked_layers_nest_and_cutout_do_not():
     frame = simple_clip(1, 96)[0]
     pal = Palette(np.array([[255, 255, 255], [0xf6, 0xb0, 0x4a], [0x22, 0x22, 0x22]], np.uint8),

@@ -9,11 +9,13 @@ import re
 import tomllib
 from pathlib import Path
 
+from vectorwan.atomic import write_text
 from vectorwan.config import Config, FieldInfo, config_from_dict, describe, dump_toml, load_config, toml_value
 from vectorwan.data.captions import item_names, set_captions
 from vectorwan.data.dataset import build_caption, discover, lacks_trigger
 from vectorwan.data.report import build_report
 from vectorwan.errors import UserError
+from vectorwan.ui.jobs import TrainJobs
 from vectorwan.ui.workspace import Workspace
 
 REPO_CONFIGS = Path(__file__).resolve().parents[3] / "configs"  # the shipped presets, in a source checkout
@@ -151,8 +153,17 @@ def _type_text(f: FieldInfo) -> str:
     return re.sub(r"typing\.|<class '|'>", "", str(f.type))
 
 
-def config_toml(ws: Workspace, values: dict[str, object]) -> str:
-    return dump_toml(config_from_form(ws, values))
+def save_config(ws: Workspace, values: dict[str, object]) -> Path:
+    """The form's checked config as a TOML file under ``ROOT/outputs/configs/`` (to download)."""
+    out = ws.new_output("configs", "train", ".toml")
+    write_text(out, dump_toml(config_from_form(ws, values)))
+    return out
+
+
+def start_training(ws: Workspace, jobs: TrainJobs, values: dict[str, object], resume: bool = False) -> dict:
+    """``vectorwan train`` on the form's checked config, as a subprocess (one at a time)."""
+    cfg = config_from_form(ws, values)
+    return jobs.start(dump_toml(cfg), cfg.output_dir, resume=resume)
 
 
 def loss_rows(records: list[dict]) -> dict[str, list]:
@@ -262,7 +273,7 @@ def evaluate(ws: Workspace, clips: str, baselines: str = "") -> dict:
 
 # ----------------------------------------------------------------------------- vectorize
 def vectorize(ws: Workspace, clip: str, colors: int | None = None, mode: str = "polygon",
-              background: str = "auto") -> dict:
+              background: str = "auto", reuse: float = 0.0) -> dict:
     """Lottie (.json and .lottie), animated SVG and the palette-locked video of ``clip``, in one folder."""
     import time
 
@@ -270,7 +281,7 @@ def vectorize(ws: Workspace, clip: str, colors: int | None = None, mode: str = "
     from vectorwan.vector.pipeline import TraceOptions, VectorizeOptions
 
     src = ws.inside(clip, "clip")
-    options = VectorizeOptions(colors=_opt_int(colors), background=background, trace=TraceOptions(mode=mode))
+    options = VectorizeOptions(colors=_opt_int(colors), background=background, trace=TraceOptions(mode=mode, reuse=float(reuse or 0)))
     folder = ws.new_output("vectorize", src.stem)
     folder.mkdir()
     started = time.perf_counter()

@@ -192,21 +192,13 @@ def _train_tab(ws: Workspace, jobs: TrainJobs) -> None:
 
     @shown
     def on_toml(*vals):
-        text = actions.config_toml(ws, form(vals))
-        out = ws.new_output("configs", "train", ".toml")
-        from vectorwan.atomic import write_text
-
-        write_text(out, text)
-        return str(out)
+        return str(actions.save_config(ws, form(vals)))
 
     def launcher(resume_run: bool):
         @shown
         def on_start(*vals):
-            cfg = actions.config_from_form(ws, form(vals))
-            from vectorwan.config import dump_toml
-
-            rec = jobs.start(dump_toml(cfg), cfg.output_dir, resume=resume_run)
-            return f"started (pid {rec['pid']}) → {cfg.output_dir}"
+            rec = actions.start_training(ws, jobs, form(vals), resume=resume_run)
+            return f"started (pid {rec['pid']}) → {rec['output_dir']}"
         return on_start
 
     @shown
@@ -296,6 +288,8 @@ def _vectorize_tab(ws: Workspace) -> gr.Textbox:
         colors = gr.Number(value=0, precision=0, label="Colours (0: automatic)", elem_id="vec-colors", scale=1)
         mode = gr.Radio(["polygon", "spline"], value="polygon", label="Paths", scale=1)
         background = gr.Dropdown(["auto", "transparent", "layer", "none"], value="auto", label="Background", scale=1)
+        reuse = gr.Slider(0, 0.2, value=0, step=0.01, label="Smaller file ← → closer fit (reuse)", scale=1,
+                          info="a shape this close to one traced before reuses its trace")
     run = gr.Button("Vectorize", variant="primary", elem_id="vec-run")
     summary = gr.Markdown(elem_id="vec-summary")
     with gr.Row():
@@ -305,9 +299,9 @@ def _vectorize_tab(ws: Workspace) -> gr.Textbox:
                     interactive=False, elem_id="vec-files")
 
     @shown
-    def on_run(c, k, m, bg):
+    def on_run(c, k, m, bg, ru):
         t = time.perf_counter()
-        r = actions.vectorize(ws, c, k, m, bg)
+        r = actions.vectorize(ws, c, k, m, bg, ru)
         s = r["summary"]
         psnr = (s.get("psnr") or {}).get("mean")
         text = (f"{r['frames']} frame(s), {r['colors']} colours, {r['size'][0]}×{r['size'][1]}"
@@ -317,7 +311,7 @@ def _vectorize_tab(ws: Workspace) -> gr.Textbox:
         pic = f'<img class="vw-svg" alt="animated SVG" src="{html.escape(file_url(r["svg"]))}">'
         return text, play, pic, [r["lottie"], r["dotlottie"], r["svg"], r["video"]]
 
-    run.click(on_run, [clip, colors, mode, background], [summary, player, svg, files], api_name="vectorize")
+    run.click(on_run, [clip, colors, mode, background, reuse], [summary, player, svg, files], api_name="vectorize")
     return clip
 
 

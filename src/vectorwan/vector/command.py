@@ -33,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="trace at S× the source size, scaled back in the SVG (1..4, default 2)")
     p.add_argument("--speckle", type=int, default=4, metavar="PX",
                    help="drop specks smaller than PX² traced pixels (0..64, default 4)")
+    p.add_argument("--reuse", type=float, default=0.0, metavar="F",
+                   help="size vs fidelity: a shape that differs from a recently traced one in at most this share "
+                        "of its pixels reuses its trace (0..0.2; default 0: only identical shapes)")
     p.add_argument("--fps", type=float, default=None, help="frame rate (default: the clip's; 16 for a folder)")
     p.add_argument("--max-frames", type=int, default=None, metavar="N", help="use only the first N frames")
     p.add_argument("--deflicker-out", default=None, metavar="X.mp4",
@@ -50,7 +53,8 @@ def run(args) -> int:
     t_start = time.perf_counter()
     opts = VectorizeOptions(
         colors=args.colors, max_colors=args.max_colors, order=args.order, background=args.background,
-        trace=TraceOptions(scale=args.scale, mode=args.mode, layering=args.layering, filter_speckle=args.speckle),
+        trace=TraceOptions(scale=args.scale, mode=args.mode, layering=args.layering, filter_speckle=args.speckle,
+                           reuse=args.reuse),
         fidelity=not args.no_fidelity, jobs=args.jobs)
     result, files = vectorize_file(args.input, args.out, opts, deflicker=args.deflicker_out, manifest=args.manifest,
                                    max_frames=args.max_frames, fps=args.fps)

@@ -27,6 +27,7 @@ from vectorwan.vector.trace import svg_document
 MIN_COLORS, MAX_COLORS = 2, 64
 MAX_PIXELS = 600_000_000  # frames × height × width held in memory at once
 MAX_FRAMES = 2000  # about 2 minutes at 16 fps; every frame is traced, so more is refused up front
+MAX_REUSE = 0.2  # beyond a fifth of a shape's pixels, a reused trace is another shape
 OUTPUT_KINDS = {".svg": "svg", ".json": "lottie", ".lottie": "dotlottie", "": "folder"}
 DEFLICKER_EXTS = VIDEO_EXTS | {".gif", ".webp", ".png", ""}
 
@@ -95,6 +96,8 @@ def check_request(out: Path, options: VectorizeOptions, *, deflicker: str | None
         raise UserError(f"--scale {tr.scale} is out of range; use 1..4")
     if not 0 <= tr.filter_speckle <= 64:
         raise UserError(f"--speckle {tr.filter_speckle} is out of range; use 0..64")
+    if not 0 <= tr.reuse <= MAX_REUSE:  # (a NaN fails this too)
+        raise UserError(f"--reuse {tr.reuse} is out of range; use 0..{MAX_REUSE}")
     if fps is not None and not 0 < fps <= 240:
         raise UserError(f"--fps {fps} is out of range; use a value in (0, 240]")
     if max_frames is not None and max_frames < 1:
@@ -129,7 +132,7 @@ def options_json(options: VectorizeOptions, *, fps: float | None, max_frames: in
     tr = options.trace
     return {"colors": options.colors, "max_colors": options.max_colors, "background": options.background,
             "order": options.order, "mode": tr.mode, "layering": tr.layering, "scale": tr.scale,
-            "speckle": tr.filter_speckle, "fps": fps, "max_frames": max_frames, "jobs": options.jobs}
+            "speckle": tr.filter_speckle, "reuse": tr.reuse, "fps": fps, "max_frames": max_frames, "jobs": options.jobs}
 
 
 def build_manifest(result: VectorizeResult, *, source: str, output: str, kind: str, options: dict,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field, replace
 
 import cv2
@@ -46,6 +46,7 @@ class TraceOptions:
     inset: float = 0.3  # move outlines this many traced pixels towards the fill (see inset_path)
     alpha_threshold: int = 128  # alpha ≥ this is opaque
     soft_alpha_min: int = 16  # alpha in [this, threshold) is opaque when it reads as a colour over the matte
+    reuse: float = 0.0  # a shape whose pixels differ from a recently traced one's by at most this share reuses its trace
 
     def vtracer_kwargs(self) -> dict:
         return dict(colormode="binary", mode=self.mode, filter_speckle=self.filter_speckle,
@@ -234,13 +235,43 @@ def _left_normals(e: np.ndarray) -> np.ndarray:
 
 
 class TraceCache:
-    """Traced shapes by exact pixel content, so a shape that holds still (or moves by whole
-    pixels) between frames is traced once. Bounded, least recently used out first."""
+    """Traced shapes by pixel content, so a shape that holds still (or moves by whole pixels)
+    between frames is traced once. With ``opts.reuse`` > 0, a shape that differs from one of the
+    recent traces of the same size (±1 pixel) in at most that share of its pixels reuses that trace
+    (placed at its own crop): the fidelity/size knob, since a shape re-traced in every frame is a
+    new path in every frame. Bounded, least recently used out first."""
+
+    RECENT = 64  # traces compared with a shape that has no exact match
 
     def __init__(self, max_entries: int = 20_000):
         self.max_entries = max_entries
         self._d: OrderedDict = OrderedDict()
-        self.hits = self.misses = 0
+        self._recent: deque = deque(maxlen=self.RECENT)
+        self.hits = self.misses = self.near = 0
+
+    def _similar(self, crop: np.ndarray, opts: TraceOptions):
+        """The recent trace whose pixels differ least from ``crop`` (within the budget), its shape
+        placed at the best of the offsets by which the two crops' sizes allow, moved to match."""
+        budget = opts.reuse * np.count_nonzero(crop)
+        h, w = crop.shape
+        best, best_diff = None, None
+        for other, val, o in self._recent:
+            oh, ow = other.shape
+            if o != opts or abs(oh - h) > 1 or abs(ow - w) > 1:
+                continue
+            for dy in (-1, 0, 1):  # where the other crop's origin sits in this one's pixels
+                for dx in (-1, 0, 1):
+                    y0, x0 = min(0, dy), min(0, dx)
+                    a = np.zeros((max(h, dy + oh) - y0, max(w, dx + ow) - x0), bool)
+                    b = a.copy()
+                    a[-y0:h - y0, -x0:w - x0] = crop
+                    b[dy - y0:dy - y0 + oh, dx - x0:dx - x0 + ow] = other
+                    diff = np.count_nonzero(a ^ b)
+                    if diff <= budget and (best_diff is None or diff < best_diff):
+                        best_diff = diff
+                        best = [(d, tx + dx, ty + dy, (bx0 + dx, by0 + dy, bx1 + dx, by1 + dy))
+                                for d, tx, ty, (bx0, by0, bx1, by1) in val]
+        return best
 
     def get(self, crop: np.ndarray, opts: TraceOptions):
         key = (crop.shape, hashlib.blake2b(np.packbits(crop).tobytes(), digest_size=16).digest(), opts)
@@ -249,8 +280,13 @@ class TraceCache:
             self._d.move_to_end(key)
             self.hits += 1
             return val
-        self.misses += 1
-        val = _vtrace(crop, opts)
+        val = self._similar(crop, opts) if opts.reuse > 0 else None
+        if val is not None:
+            self.near += 1
+        else:
+            self.misses += 1
+            val = _vtrace(crop, opts)
+            self._recent.append((crop, val, opts))  # only fresh traces: a reused one never drifts further
         self._d[key] = val
         if len(self._d) > self.max_entries:
             self._d.popitem(last=False)
