@@ -11,7 +11,6 @@ outside the case's output was touched.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re

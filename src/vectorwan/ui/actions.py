@@ -5,16 +5,21 @@ these to the page, and tests call them directly.
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import time
 import tomllib
 from pathlib import Path
 
-from vectorwan.atomic import write_text
+from vectorwan.atomic import atomic_path, write_text
+from vectorwan.commands._lora_args import parse_lora
 from vectorwan.config import Config, FieldInfo, config_from_dict, describe, dump_toml, load_config, toml_value
 from vectorwan.data.captions import item_names, set_captions
 from vectorwan.data.dataset import build_caption, discover, lacks_trigger
 from vectorwan.data.report import build_report
 from vectorwan.errors import UserError
+from vectorwan.frames import IMAGE_EXTS, VIDEO_EXTS
 from vectorwan.ui.jobs import TrainJobs
 from vectorwan.ui.workspace import Workspace
 
@@ -45,11 +50,6 @@ DATASET_FILES = {".csv", ".jsonl", ".txt"}  # with the image and video extension
 def import_dataset(ws: Workspace, files: list[str], name: str) -> str:
     """Copy uploaded files (drawings, clips, their metadata.csv / .txt captions) into a new folder
     ``ROOT/datasets/NAME``; returns its path relative to the root. Never writes into an existing folder."""
-    import shutil
-
-    from vectorwan.atomic import atomic_path
-    from vectorwan.frames import IMAGE_EXTS, VIDEO_EXTS
-
     if not files:
         raise UserError("upload: no files; drop your drawings (and metadata.csv, if you have one)")
     name = (name or "").strip()
@@ -212,8 +212,6 @@ def model_spec(ws: Workspace, model: str) -> str:
 
 def parse_loras(ws: Workspace, text: str) -> list[tuple[str, float]]:
     """One LoRA per line, ``FILE`` or ``FILE:SCALE``; files inside the root."""
-    from vectorwan.commands._lora_args import parse_lora
-
     loras = []
     for line in (text or "").splitlines():
         if line.strip():
@@ -227,9 +225,7 @@ def generate_clip(ws: Workspace, engines: Engines, *, model: str, prompt: str, n
                   steps: int | None = None, frames: int | None = None, height: int | None = None,
                   width: int | None = None, guidance: float | None = None) -> dict:
     """One clip (or still) under ``ROOT/outputs/generate/``: the output, its sidecar and contact sheet."""
-    import json
-
-    from vectorwan.generate import Request, generate
+    from vectorwan.generate import Request, generate  # torch: on the first Generate, not at start-up
 
     if not (prompt or "").strip():
         raise UserError("prompt: empty; describe the clip")
@@ -275,9 +271,7 @@ def evaluate(ws: Workspace, clips: str, baselines: str = "") -> dict:
 def vectorize(ws: Workspace, clip: str, colors: int | None = None, mode: str = "polygon",
               background: str = "auto", reuse: float = 0.0) -> dict:
     """Lottie (.json and .lottie), animated SVG and the palette-locked video of ``clip``, in one folder."""
-    import time
-
-    from vectorwan.vector.files import options_json, vectorize_file, write_outputs
+    from vectorwan.vector.files import options_json, vectorize_file, write_outputs  # vtracer, cairosvg: when used
     from vectorwan.vector.pipeline import TraceOptions, VectorizeOptions
 
     src = ws.inside(clip, "clip")
