@@ -31,7 +31,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     ap.add_argument("--no-checkpointing", action="store_true")
-    ap.add_argument("--text-tokens", type=int, default=512)
+    ap.add_argument("--text-tokens", type=int, default=512, help="the context length (Wan pads to 512)")
+    ap.add_argument("--prompt-tokens", type=int, default=0,
+                    help="real tokens in the context, the rest zero padding as Wan's pipelines pad (0: all real)")
+    ap.add_argument("--collapse-padding", action="store_true",
+                    help="attend to the padding once (vectorwan.models.padding; exact)")
     args = ap.parse_args()
     from diffusers import WanTransformer3DModel
 
@@ -46,6 +50,10 @@ def main() -> None:
     for p in model.parameters():
         if p.requires_grad:
             p.data = p.data.float()
+    if args.collapse_padding:
+        from vectorwan.models.padding import collapse_padding
+
+        collapse_padding(model)
     if not args.no_checkpointing:
         model.enable_gradient_checkpointing()
     model.train()
@@ -55,6 +63,8 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     x0 = torch.randn(1, 16, 1, side, side, generator=g)
     text = torch.randn(1, args.text_tokens, 4096, generator=g)
+    if args.prompt_tokens:
+        text[:, args.prompt_tokens:] = 0
     times = []
     for step in range(args.steps + 1):
         if device.type == "cuda":
@@ -77,6 +87,7 @@ def main() -> None:
             times.append(time.perf_counter() - t)
     out = {
         "device": device.type, "dtype": args.dtype, "tokens": (side // 2) ** 2, "text_tokens": args.text_tokens,
+        "prompt_tokens": args.prompt_tokens or args.text_tokens, "collapse_padding": args.collapse_padding,
         "gradient_checkpointing": not args.no_checkpointing, "params_M": round(n_params / 1e6, 1),
         "lora_modules": n_mod, "lora_params_M": round(sum(p.numel() for p in params) / 1e6, 2),
         "build_s": round(build_s, 1), "s_per_step": round(sum(times) / len(times), 2),
