@@ -257,7 +257,6 @@ def build_cache(cfg: Config, progress: bool = True, encode_hook=None) -> dict:
         for key, text in tqdm(plan.missing_texts.items(), desc="cache: text", disable=not progress):
             emb = encode_texts(tokenizer, text_encoder, [text], cfg.model.max_sequence_length)[0]
             writer.add(key, {key: emb}, {"text": text})
-        writer.merge()
         del tokenizer, text_encoder
 
     if plan.missing_items:
@@ -273,9 +272,8 @@ def build_cache(cfg: Config, progress: bool = True, encode_hook=None) -> dict:
             a = torch.nn.functional.adaptive_avg_pool2d(a, lat.shape[-2:])[0]
             writer.add(key, {f"{key}.latents": lat, f"{key}.alpha": a.contiguous()},
                        {"file": str(item.path), "frames": int(s.rgb.shape[0]), "latent_shape": list(lat.shape)})
-        writer.merge()
         del vae
-    for kind, prefix in (("texts", "text"), ("items", "latents")):  # a killed run's pending entries, this run's hits
+    for kind, prefix in (("texts", "text"), ("items", "latents")):  # what is pending: this run's and a killed run's
         ShardWriter(cache_dir, manifest, kind, prefix, cfg.cache.shard_size).merge()
     remove_unused_pending(cache_dir, manifest)
 

@@ -322,12 +322,10 @@ def toml_value(v) -> str:
 
 def dump_toml(cfg: Config) -> str:
     """Serialise a config back to TOML (used to record the exact config of a run)."""
-    fmt = toml_value
-
     top, sections = [], []
     for k, v in cfg.to_dict().items():
         if isinstance(v, dict):
-            sections.append(f"\n[{k}]\n" + "".join(f"{kk} = {fmt(vv)}\n" for kk, vv in v.items() if vv is not None))
+            sections.append(f"\n[{k}]\n" + "".join(f"{kk} = {toml_value(vv)}\n" for kk, vv in v.items() if vv is not None))
         else:
-            top.append(f"{k} = {fmt(v)}\n")
+            top.append(f"{k} = {toml_value(v)}\n")
     return "".join(top) + "".join(sections)

@@ -212,7 +212,7 @@ def _shape_items(per_t: dict[int, list[TracedPath]], scale: int, n: int, parsed:
     shape that moves without changing (its tracing reused) is one static path and a moving
     position; its path gets a (hold) keyframe only where the traced path itself changes."""
     def parse(path: TracedPath, local: bool) -> list[dict]:
-        key = (path.d, local or (path.tx, path.ty))
+        key = (path.d, None if local else (path.tx, path.ty))
         if key not in parsed:
             parsed[key] = parse_path(TracedPath(path.d, 0.0, 0.0, path.bbox) if local else path, scale)
         return parsed[key]

@@ -254,7 +254,7 @@ class TraceCache:
         placed at the best of the offsets by which the two crops' sizes allow, moved to match."""
         budget = opts.reuse * np.count_nonzero(crop)
         h, w = crop.shape
-        best, best_diff = None, None
+        best, best_diff = None, None  # (trace, dx, dy), its pixel difference
         for other, val, o in self._recent:
             oh, ow = other.shape
             if o != opts or abs(oh - h) > 1 or abs(ow - w) > 1:
@@ -268,10 +268,12 @@ class TraceCache:
                     b[dy - y0:dy - y0 + oh, dx - x0:dx - x0 + ow] = other
                     diff = np.count_nonzero(a ^ b)
                     if diff <= budget and (best_diff is None or diff < best_diff):
-                        best_diff = diff
-                        best = [(d, tx + dx, ty + dy, (bx0 + dx, by0 + dy, bx1 + dx, by1 + dy))
-                                for d, tx, ty, (bx0, by0, bx1, by1) in val]
-        return best
+                        best, best_diff = (val, dx, dy), diff
+        if best is None:
+            return None
+        val, dx, dy = best
+        return [(d, tx + dx, ty + dy, (bx0 + dx, by0 + dy, bx1 + dx, by1 + dy))
+                for d, tx, ty, (bx0, by0, bx1, by1) in val]
 
     def get(self, crop: np.ndarray, opts: TraceOptions):
         key = (crop.shape, hashlib.blake2b(np.packbits(crop).tobytes(), digest_size=16).digest(), opts)
