@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # CPU build of torch; a GPU user installs their CUDA torch into .venv first (see README).
 TORCH ?= torch==2.13.0
 
-.PHONY: install players demo test test-slow clean
+.PHONY: install players demo test test-slow ablation clean
 
 $(BIN)/vectorwan: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,6 +29,16 @@ tests/players/node_modules/.installed: tests/players/package.json tests/players/
 
 demo: install
 	$(BIN)/python -m vectorwan demo --out runs/demo
+
+# the layer-wise vector supervision, measured (docs/losses.md): the character recipe on the toy base,
+# plain LoRA vs rank 4 vs each term vs all, 5 trigger prompts × 20 paired seeds (≈ 45 min on 2 cores; resumable)
+ABLATION := runs/ablation
+ablation: install
+	test -f $(ABLATION)/data/metadata.csv || $(BIN)/vectorwan toy character $(ABLATION)/data
+	$(BIN)/vectorwan ablate configs/toy_character.toml --set data.path=\"$(ABLATION)/data\" --out $(ABLATION) --seeds 20 \
+		--variant "plain:" --variant "rank4: lora.rank=4 lora.alpha=4.0" \
+		--variant "shape: vector_loss.shape=0.5" --variant "colour: vector_loss.colour=5" \
+		--variant "all: vector_loss.shape=0.5 vector_loss.colour=5 vector_loss.motion=1"
 
 test: install players
 	$(BIN)/python -m pytest -q

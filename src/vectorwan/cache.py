@@ -6,7 +6,8 @@ a caption's key hashes its text with the text-encoder fingerprint. Re-runs skip 
 manifest already has. Each encoded item or caption is written at once, as a one-entry "pending"
 shard recorded in the manifest, so a run killed at any point keeps everything it finished;
 pending shards are merged into shards of ``cache.shard_size`` entries as they fill and at the end
-of a run. Once the cache is complete, training reads only this folder and never loads the VAE or
+of a run. With ``[vector_loss]`` on, each item also gets its layer maps (``data.layer_maps``),
+kept as a third kind keyed by the item's key and the maps' version. Once the cache is complete, training reads only this folder and never loads the VAE or
 the text encoder.
 """
 
@@ -22,6 +23,7 @@ from tqdm.auto import tqdm
 
 from vectorwan.atomic import write_bytes, write_json
 from vectorwan.config import Config
+from vectorwan.data import layer_maps
 from vectorwan.data.dataset import Dataset, caption_variants, discover
 from vectorwan.data.load import load_sample
 from vectorwan.errors import UserError
@@ -30,6 +32,7 @@ from vectorwan.train.validation import validation_settings
 
 MANIFEST = "manifest.json"
 VERSION = 1
+KINDS = ("items", "texts", "maps")
 
 
 def _sha(*parts) -> str:
@@ -58,13 +61,14 @@ class Plan:
 def load_manifest(cache_dir: Path) -> dict:
     f = cache_dir / MANIFEST
     if not f.is_file():
-        return {"version": VERSION, "items": {}, "texts": {}}
+        return {"version": VERSION, "items": {}, "texts": {}, "maps": {}}
     try:
         m = json.loads(f.read_text())
     except json.JSONDecodeError:
         raise UserError(f"{f}: corrupt cache manifest; delete the folder {cache_dir} and run `vectorwan cache` again") from None
     if m.get("version") != VERSION:
-        return {"version": VERSION, "items": {}, "texts": {}}
+        return {"version": VERSION, "items": {}, "texts": {}, "maps": {}}
+    m.setdefault("maps", {})  # a cache written before layer maps
     return m
 
 
@@ -78,7 +82,7 @@ def repair(cache_dir: Path, manifest: dict) -> list[str]:
     Returns one note per bad shard. Shards of a cache made before checksums get theirs recorded."""
     sums = manifest.setdefault("shards", {})
     used: dict[str, int] = {}
-    for kind in ("items", "texts"):
+    for kind in KINDS:
         for entry in manifest[kind].values():
             used[entry["shard"]] = used.get(entry["shard"], 0) + 1
     notes = []
@@ -89,7 +93,7 @@ def repair(cache_dir: Path, manifest: dict) -> list[str]:
             continue
         notes.append(f"cache: shard {shard} is {'missing' if actual is None else 'corrupt (checksum)'}; "
                      f"re-encoding its {n} entr{'y' if n == 1 else 'ies'}")
-        for kind in ("items", "texts"):
+        for kind in KINDS:
             manifest[kind] = {k: e for k, e in manifest[kind].items() if e["shard"] != shard}
         sums.pop(shard, None)
         path.unlink(missing_ok=True)
@@ -220,7 +224,7 @@ class ShardWriter:
 
 def remove_unused_pending(cache_dir: Path, manifest: dict) -> None:
     """Pending shards no entry uses: left by a kill between a merge's manifest write and its clean-up."""
-    used = {e["shard"] for kind in ("items", "texts") for e in manifest[kind].values()}
+    used = {e["shard"] for kind in KINDS for e in manifest[kind].values()}
     for f in cache_dir.glob(f"{PENDING}-*.safetensors"):
         if f.name not in used:
             f.unlink()
@@ -231,8 +235,6 @@ def build_cache(cfg: Config, progress: bool = True, encode_hook=None) -> dict:
 
     ``encode_hook(item)`` is called before each item is encoded (tests use it to interrupt).
     """
-    import torch
-
     cache_dir = cfg.cache_dir
     cache_dir.mkdir(parents=True, exist_ok=True)
     ds = discover(cfg.data.path)
@@ -267,13 +269,12 @@ def build_cache(cfg: Config, progress: bool = True, encode_hook=None) -> dict:
                 encode_hook(item)
             s = load_sample(item, d.resolution, d.num_frames, d.fps, d.frame_sampling, tuple(d.background))
             lat = encode_frames(vae, s.rgb)
-            # alpha at latent resolution (first frame of each 4-frame group), for layer-wise losses
-            a = torch.from_numpy(s.alpha[::4].astype(np.float32) / 255.0)[None]
-            a = torch.nn.functional.adaptive_avg_pool2d(a, lat.shape[-2:])[0]
-            writer.add(key, {f"{key}.latents": lat, f"{key}.alpha": a.contiguous()},
+            writer.add(key, {f"{key}.latents": lat},
                        {"file": str(item.path), "frames": int(s.rgb.shape[0]), "latent_shape": list(lat.shape)})
         del vae
-    for kind, prefix in (("texts", "text"), ("items", "latents")):  # what is pending: this run's and a killed run's
+    if cfg.vector_loss.enabled:
+        add_layer_maps(cfg, plan, manifest, progress)
+    for kind, prefix in (("texts", "text"), ("items", "latents"), ("maps", "maps")):  # pending: this run's and a killed run's
         ShardWriter(cache_dir, manifest, kind, prefix, cfg.cache.shard_size).merge()
     remove_unused_pending(cache_dir, manifest)
 
@@ -281,25 +282,52 @@ def build_cache(cfg: Config, progress: bool = True, encode_hook=None) -> dict:
     index = {"settings": item_settings(cfg, latent_fp), "text_fingerprint": text_fp,
              "max_sequence_length": cfg.model.max_sequence_length, "empty_text": plan.empty_key,
              "validation_texts": plan.validation,
-             "entries": [{"key": k, "file": str(it.path), "texts": tk} for k, it, tk in plan.items]}
+             "entries": [{"key": k, "file": str(it.path), "texts": tk,
+                          **({"maps": maps_key(manifest, k)} if cfg.vector_loss.enabled else {})}
+                         for k, it, tk in plan.items]}
     write_json(cache_dir / "index.json", index)
     summary["encoded_items"], summary["encoded_texts"] = len(plan.missing_items), len(plan.missing_texts)
     return summary
 
 
+def maps_key(manifest: dict, item_key: str) -> str:
+    """The key of an item's layer maps: its own key (content and settings), its latent shape, the maps' version."""
+    return _sha(item_key, manifest["items"][item_key]["latent_shape"], layer_maps.VERSION)
+
+
+def add_layer_maps(cfg: Config, plan: Plan, manifest: dict, progress: bool) -> None:
+    """The layer maps of every item that lacks them (frames read again; no encoder)."""
+    import torch
+
+    d = cfg.data
+    missing = [(k, it) for k, it, _ in plan.items if maps_key(manifest, k) not in manifest["maps"]]
+    writer = ShardWriter(cfg.cache_dir, manifest, "maps", "maps", cfg.cache.shard_size)
+    for key, item in tqdm(missing, desc="cache: layer maps", disable=not progress or not missing):
+        s = load_sample(item, d.resolution, d.num_frames, d.fps, d.frame_sampling, tuple(d.background))
+        maps = layer_maps.layer_maps(s.rgb, s.alpha, manifest["items"][key]["latent_shape"])
+        mk = maps_key(manifest, key)
+        writer.add(mk, {f"{mk}.{name}": torch.from_numpy(np.ascontiguousarray(v)) for name, v in maps.items()},
+                   {"file": str(item.path)})
+
+
 def cache_is_complete(cfg: Config) -> bool:
-    """True when every item and caption of this config is in the cache (no encoder needed)."""
+    """True when every item, caption and (with ``[vector_loss]``) layer map of this config is in the
+    cache (no encoder needed)."""
     cache_dir = cfg.cache_dir
     if not (cache_dir / MANIFEST).is_file():
         return False
     source = loading.resolve(cfg.model.path)
-    plan = make_plan(cfg, discover(cfg.data.path), load_manifest(cache_dir), loading.fingerprint(source, ("vae",)),
+    manifest = load_manifest(cache_dir)
+    plan = make_plan(cfg, discover(cfg.data.path), manifest, loading.fingerprint(source, ("vae",)),
                      loading.fingerprint(source, ("text_encoder", "tokenizer")))
-    return not plan.missing_items and not plan.missing_texts and (cache_dir / "index.json").is_file()
+    if plan.missing_items or plan.missing_texts or not (cache_dir / "index.json").is_file():
+        return False
+    return not cfg.vector_loss.enabled or all(maps_key(manifest, k) in manifest["maps"] for k, _, _ in plan.items)
 
 
 class CachedData:
-    """What training sees: latents, alpha and caption embeddings, read from the cache only."""
+    """What training sees: latents, caption embeddings and (with ``[vector_loss]``) layer maps,
+    read from the cache only."""
 
     def __init__(self, cache_dir: Path):
         from safetensors.torch import load
@@ -326,10 +354,10 @@ class CachedData:
                 shards[name] = load(data)
             return shards[name][key + suffix]
 
-        self.latents, self.alpha, self.texts = [], [], []
+        self.latents, self.maps, self.texts = [], [], []
         for e in self.index["entries"]:
             self.latents.append(get("items", e["key"], ".latents"))
-            self.alpha.append(get("items", e["key"], ".alpha"))
+            self.maps.append({n: get("maps", e["maps"], f".{n}") for n in layer_maps.NAMES} if "maps" in e else None)
             self.texts.append([get("texts", t) for t in e["texts"]])
         self.empty_text = get("texts", self.index["empty_text"]) if self.index.get("empty_text") else None
         self.validation_texts = [get("texts", k) for k in self.index.get("validation_texts", [])]

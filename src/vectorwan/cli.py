@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lora": ("vectorwan.commands.lora", "inspect and convert LoRA files"),
     "eval": ("vectorwan.evaluate.command", "measure temporal consistency and vector style"),
     "vectorize": ("vectorwan.vector.command", "turn a clip or image into SVG / animated SVG / Lottie"),
+    "ablate": ("vectorwan.commands.ablate", "train variants of a config and compare them on one prompt × seed grid"),
     "demo": ("vectorwan.commands.demo", "the whole workflow on the shipped toy base, on a CPU, in minutes"),
     "toy": ("vectorwan.commands.toy", "the toy world: datasets, checks, accuracy, pre-training the toy base"),
     "ui": ("vectorwan.commands.ui", "a local web page for the whole workflow (data, train, generate, eval, vectorize)"),

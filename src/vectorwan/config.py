@@ -104,6 +104,19 @@ class ValidationConfig:
 
 
 @dataclass
+class VectorLossConfig:
+    # the layer-wise vector supervision (train/losses.py, docs/losses.md): weights of terms added to
+    # the flow-matching loss, each on the predicted clean latent; 0 = off (all 0: today's trainer, bit for bit)
+    shape: float = 0.0  # silhouette/outline-weighted error plus the error's gradient across outlines
+    colour: float = 0.0  # error flat inside each colour region, and each region's mean steady over frames
+    motion: float = 0.0  # frame-to-frame change matching the target's on the subject (clips only)
+
+    @property
+    def enabled(self) -> bool:
+        return any(w > 0 for w in (self.shape, self.colour, self.motion))
+
+
+@dataclass
 class Config:
     output_dir: str = "runs/train"
     seed: int = 42
@@ -113,6 +126,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    vector_loss: VectorLossConfig = field(default_factory=VectorLossConfig)
 
     @property
     def total_steps(self) -> int:
@@ -247,6 +261,8 @@ def validate(cfg: Config) -> Config:
         (0.0 <= t.min_timestep < t.max_timestep <= 1.0, "train.min_timestep < train.max_timestep, both in [0, 1]"),
         (t.save_every >= 0 and t.warmup_steps >= 0, "train.save_every and train.warmup_steps must be ≥ 0"),
         (t.keep_checkpoints >= 1, "train.keep_checkpoints must be ≥ 1"),
+        (all(w >= 0 for w in (cfg.vector_loss.shape, cfg.vector_loss.colour, cfg.vector_loss.motion)),
+         "vector_loss.shape, vector_loss.colour and vector_loss.motion must be ≥ 0 (0 = off)"),
         (len(t.adam_betas) == 2 and all(0 <= b < 1 for b in t.adam_betas),
          "train.adam_betas: give two numbers in [0, 1), e.g. [0.9, 0.999]"),
     ]

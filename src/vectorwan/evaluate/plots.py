@@ -143,6 +143,41 @@ def scatter(points: list[tuple[str, float, float, int]], title: str, xlabel: str
     return np.asarray(img)
 
 
+def interval_chart(rows: list[tuple[str, float, list[float]]], title: str, width: int = 560,
+                   row_h: int = 22) -> np.ndarray:
+    """A forest plot: one row per (label, value, [lo, hi]), a dot and its interval, with the zero line
+    → uint8 H×W×3."""
+    left, right, top = 130, 16, 24
+    h = top + row_h * max(len(rows), 1) + 22
+    img = Image.new("RGB", (width, h), "white")
+    d = ImageDraw.Draw(img)
+    f, fs = _font(12), _font(11)
+    d.text((6, 5), title, fill=(0, 0, 0), font=f)
+    vals = [x for _, v, ci in rows for x in (v, *ci) if np.isfinite(x)] or [0.0]
+    ticks = nice_ticks(min(0.0, min(vals)), max(0.0, max(vals)))
+    x0, x1 = ticks[0], ticks[-1]
+    pw = width - left - right
+
+    def px(x):
+        return left + pw * (x - x0) / (x1 - x0 or 1)
+
+    bottom = top + row_h * max(len(rows), 1)
+    for t in ticks:
+        d.line([px(t), top, px(t), bottom], fill=(120, 120, 120) if t == 0 else (232, 232, 232))
+        d.text((px(t) - 8, bottom + 4), _fmt(t), fill=(60, 60, 60), font=fs)
+    for i, (label, v, (lo, hi)) in enumerate(rows):
+        y = top + row_h * i + row_h // 2
+        col = PALETTE[i % len(PALETTE)]
+        d.text((6, y - 7), label[:20], fill=(0, 0, 0), font=fs)
+        if np.isfinite(lo) and np.isfinite(hi):
+            d.line([px(lo), y, px(hi), y], fill=col, width=2)
+            for x in (lo, hi):
+                d.line([px(x), y - 4, px(x), y + 4], fill=col, width=2)
+        if np.isfinite(v):
+            d.ellipse([px(v) - 4, y - 4, px(v) + 4, y + 4], fill=col)
+    return np.asarray(img)
+
+
 def stack(images: list[np.ndarray], pad: int = 6) -> np.ndarray:
     """Stack RGB images vertically on white, left-aligned."""
     w = max(i.shape[1] for i in images)

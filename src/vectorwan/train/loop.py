@@ -29,12 +29,13 @@ from tqdm.auto import tqdm
 from vectorwan.atomic import atomic_path, remove_stale_temps, write_json, write_text
 from vectorwan.cache import CachedData, build_cache
 from vectorwan.config import Config, dump_toml
+from vectorwan.data import layer_maps
 from vectorwan.errors import UserError, os_error_line
 from vectorwan.models import loading
 from vectorwan.models.lora import attach_lora, save_lora
 from vectorwan.train import flow
 from vectorwan.train.checkpoint import list_checkpoints, load_newest_checkpoint, save_checkpoint
-from vectorwan.train.losses import flow_matching_loss
+from vectorwan.train.losses import flow_matching_loss, vector_losses
 from vectorwan.train.validation import Validator
 
 
@@ -156,6 +157,14 @@ def make_batch(data: CachedData, idx: list[int], g: torch.Generator, caption_dro
             for pos in by_shape.values()]
 
 
+def batch_maps(data: CachedData, items: list[int]) -> dict:
+    """The layer maps of ``items`` (one latent shape), stacked: ``{name: B×F×h×w}``."""
+    if any(data.maps[i] is None for i in items):
+        raise UserError(f"{data.dir}: the cache has no layer maps for [vector_loss]; run `vectorwan cache CONFIG` "
+                        "with this config")
+    return {k: torch.stack([data.maps[i][k] for i in items]) for k in layer_maps.NAMES}
+
+
 def _peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -274,7 +283,7 @@ class TrainLog:
         with self.path.open("a") as fh:
             fh.write(json.dumps(rec) + "\n")
         if self.writer:
-            for k in ("loss", "lr", "s_per_step", "peak_mem_mb"):
+            for k in ("loss", "lr", "s_per_step", "peak_mem_mb", *(k for k in rec if k.startswith("loss_"))):
                 self.writer.add_scalar(f"train/{k}", rec[k], rec["step"])
 
     def close(self) -> None:
@@ -282,14 +291,15 @@ class TrainLog:
             self.writer.close()
 
 
-def train_step(run: Run, step: int) -> tuple[float, torch.Tensor, float | None]:
+def train_step(run: Run, step: int) -> tuple[float, torch.Tensor, float | None, dict]:
     """One optimizer step over ``gradient_accumulation`` micro-batches: (the loss averaged over them
-    and the processes, σ of the last micro-batch, the gradient norm before clipping or None)."""
-    cfg, t, acc = run.cfg, run.cfg.train, run.accelerator
+    and the processes, σ of the last micro-batch, the gradient norm before clipping or None, and
+    with ``[vector_loss]`` on each term unweighted, averaged alike: ``{"flow": …, "shape": …}``)."""
+    cfg, t, acc, vl = run.cfg, run.cfg.train, run.accelerator, run.cfg.vector_loss
     rank, world = acc.process_index, acc.num_processes
     device, dtype = acc.device, run.model.dtype
     per_step = t.batch_size * t.gradient_accumulation
-    step_loss, grad_norm = 0.0, None
+    step_loss, grad_norm, terms = 0.0, None, {}
     for micro in range(t.gradient_accumulation):
         g = torch.Generator().manual_seed(_step_seed(cfg.seed, step, rank, micro))
         torch.manual_seed(_step_seed(cfg.seed + 1, step, rank, micro))  # LoRA dropout
@@ -307,7 +317,17 @@ def train_step(run: Run, step: int) -> tuple[float, torch.Tensor, float | None]:
                 target = flow.velocity_target(x0, noise)
                 pred = run.transformer(hidden_states=x_t.to(device, dtype), timestep=flow.timesteps(sg).to(device),
                                        encoder_hidden_states=text.to(device, dtype), return_dict=False)[0]
-                loss = loss + flow_matching_loss(pred, target.to(device)) * (len(pos) / len(idx))
+                share = len(pos) / len(idx)
+                target = target.to(device)
+                group_loss = flow_matching_loss(pred, target)
+                if vl.enabled:  # off: the loss is today's, bit for bit
+                    parts = {"flow": group_loss,
+                             **vector_losses(pred, target, sg, batch_maps(run.data, [idx[p] for p in pos]), vl)}
+                    for k, v in parts.items():
+                        if k != "flow":
+                            group_loss = group_loss + getattr(vl, k) * v
+                        terms[k] = terms.get(k, 0.0) + v.detach().float().item() * share / t.gradient_accumulation
+                loss = loss + group_loss * share
             acc.backward(loss)
             if acc.sync_gradients and t.max_grad_norm > 0:
                 grad_norm = acc.clip_grad_norm_(run.params, t.max_grad_norm)
@@ -315,8 +335,8 @@ def train_step(run: Run, step: int) -> tuple[float, torch.Tensor, float | None]:
             run.optimizer.zero_grad(set_to_none=True)
         step_loss += loss.detach().float().item() / t.gradient_accumulation
     run.scheduler.step()
-    loss_all = acc.reduce(torch.tensor([step_loss], device=device), reduction="mean").item()
-    return loss_all, sigma, None if grad_norm is None else float(grad_norm)
+    reduced = acc.reduce(torch.tensor([step_loss, *terms.values()], device=device), reduction="mean").tolist()
+    return reduced[0], sigma, None if grad_norm is None else float(grad_norm), dict(zip(terms, reduced[1:]))
 
 
 def last_good(run: Run) -> str:
@@ -400,12 +420,13 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
     last_loss = math.nan
     for step in bar:
         t0 = time.perf_counter()
-        last_loss, sigma, grad_norm = train_step(run, step)
+        last_loss, sigma, grad_norm, terms = train_step(run, step)
         check_finite(run, step + 1, last_loss, grad_norm)
         dt = time.perf_counter() - t0
         rec = {"step": step + 1, "loss": last_loss, "lr": scheduler.get_last_lr()[0],
                "grad_norm": grad_norm,
-               "sigma": float(sigma.mean()), "s_per_step": dt, "peak_mem_mb": _peak_memory_mb(accelerator.device)}
+               "sigma": float(sigma.mean()), "s_per_step": dt, "peak_mem_mb": _peak_memory_mb(accelerator.device),
+               **{f"loss_{k}": v for k, v in terms.items()}}
         log.write(rec)
         bar.set_postfix(loss=f"{last_loss:.4f}", lr=f"{rec['lr']:.2e}", s_step=f"{dt:.2f}",
                         mem=f"{rec['peak_mem_mb']:.0f}MB")
