@@ -31,13 +31,20 @@ demo: install
 	$(BIN)/python -m vectorwan demo --out runs/demo
 
 # the layer-wise vector supervision, measured (docs/losses.md): the character recipe on the toy base,
-# plain LoRA vs rank 4 vs each term vs all, 5 trigger prompts × 20 paired seeds (≈ 45 min on 2 cores; resumable)
+# 5 trigger prompts × 20 paired seeds. On the 16 stills: plain LoRA vs rank 4 vs each term vs all three;
+# on the stills plus 10 clips of the character moving (the motion term needs clips): plain vs motion vs all.
+# About 25 + 25 min on 2 cores; resumable (a rerun does only what is missing).
 ABLATION := runs/ablation
+ABLATE := $(BIN)/vectorwan ablate configs/toy_character.toml --seeds 20
 ablation: install
 	test -f $(ABLATION)/data/metadata.csv || $(BIN)/vectorwan toy character $(ABLATION)/data
-	$(BIN)/vectorwan ablate configs/toy_character.toml --set data.path=\"$(ABLATION)/data\" --out $(ABLATION) --seeds 20 \
+	$(ABLATE) --set data.path=\"$(ABLATION)/data\" --out $(ABLATION) \
 		--variant "plain:" --variant "rank4: lora.rank=4 lora.alpha=4.0" \
 		--variant "shape: vector_loss.shape=0.5" --variant "colour: vector_loss.colour=5" \
+		--variant "all: vector_loss.shape=0.5 vector_loss.colour=5 vector_loss.motion=1"
+	test -f $(ABLATION)/clips-data/metadata.csv || $(BIN)/vectorwan toy character $(ABLATION)/clips-data --clips 10
+	$(ABLATE) --set data.path=\"$(ABLATION)/clips-data\" --set data.num_frames=17 --out $(ABLATION)/clips \
+		--variant "plain:" --variant "motion: vector_loss.motion=1" \
 		--variant "all: vector_loss.shape=0.5 vector_loss.colour=5 vector_loss.motion=1"
 
 test: install players

@@ -174,3 +174,20 @@ def test_identity_inputs_and_robustness(refs, tmp_path):
     assert identity.identity_score(read_frames(tmp_path / "c.mp4").frames, refs)["score"] > 0.8
     with pytest.raises(ValueError):
         identity.reference_signature([np.full((64, 64, 3), 255, np.uint8)])
+
+
+def test_dataset_writer_adds_clips_of_the_character_moving(tmp_path):
+    from vectorwan.frames import read_frames
+    from vectorwan.toy import checks
+
+    root = ch.make_character_dataset(tmp_path / "tiger", n=2, seed=0, clips=5)
+    meta = json.loads((root / "character.json").read_text())
+    assert [c["motion"] for c in meta["clips"]] == list(ch.MOTIONS)
+    with open(root / "metadata.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))[1:]
+    assert len(rows) == 7
+    for (name, text), c in zip(rows[2:], meta["clips"]):
+        tags = split_tags(text)
+        assert name == c["file_name"] and tags[:2] == [ch.TRIGGER, c["motion"]] and tags[-1] == "white background"
+        frames = read_frames(root / "train" / name).frames
+        assert frames.shape[0] == 17 and checks.motion_of(frames) == c["motion"]

@@ -112,13 +112,16 @@ def _character_parser(sub) -> None:
     ch.add_argument("--n", type=int, default=16, help="number of stills (default 16)")
     ch.add_argument("--seed", type=int, default=0, help="image k uses seed seed*100003+k (default 0)")
     ch.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    ch.add_argument("--clips", type=int, default=0, help="also this many 17-frame clips of the character moving "
+                                                         "(train/clipNN.mp4; for the motion loss; default 0)")
 
 
 def _character(args) -> int:
     from vectorwan.toy.character import TRIGGER, make_character_dataset
 
-    root = make_character_dataset(args.out_dir, args.n, args.seed, args.size)
-    print(f"{root}: {args.n} stills (trigger '{TRIGGER}'); metadata.csv, train/, character.json")
+    root = make_character_dataset(args.out_dir, args.n, args.seed, args.size, clips=args.clips)
+    clips = f" and {args.clips} clips" if args.clips else ""
+    print(f"{root}: {args.n} stills{clips} (trigger '{TRIGGER}'); metadata.csv, train/, character.json")
     return 0
 
 

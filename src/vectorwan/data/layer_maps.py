@@ -30,7 +30,8 @@ import cv2
 import numpy as np
 
 from vectorwan.colour import to_lab
-from vectorwan.vector.palette import Quantizer, detect_background, fit_palette, luminance, sample_colors
+from vectorwan.vector.palette import (Quantizer, detect_background, fit_palette, pack_rgb, sample_colors,
+                                      unpack_rgb)
 
 NAMES = ("silhouette", "outline", "region", "purity", "motion")
 VERSION = 1  # bump when a definition changes: cached maps are keyed by it
@@ -57,15 +58,28 @@ def foreground(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     bg = detect_background(rgb)
     if bg is None:
         return np.ones(rgb.shape[:3], bool)
-    de = np.linalg.norm(to_lab(rgb).astype(np.float32) - to_lab(np.array(bg, np.uint8)).astype(np.float32), axis=-1)
-    return de > BACKGROUND_DE
+    # ΔE per distinct colour, memoised in a lazily filled 2^24 table (flat-colour frames hold few colours)
+    lab_bg = to_lab(np.array(bg, np.uint8)).astype(np.float32)
+    table = np.full(1 << 24, 2, np.uint8)  # 2: not measured yet
+    fg = np.empty(rgb.shape[:3], bool)
+    for t, frame in enumerate(rgb):
+        codes = pack_rgb(frame)
+        v = table[codes]
+        miss = v == 2
+        if miss.any():
+            new = np.unique(codes[miss])
+            table[new] = np.linalg.norm(to_lab(unpack_rgb(new)).astype(np.float32) - lab_bg, axis=-1) > BACKGROUND_DE
+            v = table[codes]
+        fg[t] = v == 1
+    return fg
 
 
 def outline_pixels(rgb: np.ndarray, fg: np.ndarray) -> np.ndarray:
     """bool F×H×W: the silhouette's edge (1 px either side) and the dark strokes inside it."""
     kernel = np.ones((3, 3), np.uint8)
     edge = np.stack([cv2.morphologyEx(f.astype(np.uint8), cv2.MORPH_GRADIENT, kernel) > 0 for f in fg])
-    return edge | (fg & (luminance(rgb) < DARK_LUMA))
+    gray = np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in rgb])  # Rec. 601 luma
+    return edge | (fg & (gray < DARK_LUMA))
 
 
 def _pool(x: np.ndarray, s: int) -> np.ndarray:

@@ -250,17 +250,22 @@ def caption_for(seed: int, params: dict | None = None, trigger: str = TRIGGER) -
 
 
 def make_character_dataset(root: str | Path, n: int = 16, seed: int = 0, size: int = SIZE,
-                           trigger: str = TRIGGER) -> Path:
-    """Write ``n`` RGBA stills of the character in the reference dataset format.
+                           trigger: str = TRIGGER, clips: int = 0) -> Path:
+    """Write ``n`` RGBA stills of the character in the reference dataset format, and ``clips`` clips.
 
     ``root/train/NN.png`` (size×size RGBA), ``root/character.json`` (trigger, palette and the
     per-image seed, parameters and caption) and, last, ``root/metadata.csv``
-    (``file_name,text``). Image ``k`` uses seed ``seed * 100003 + k``. A folder that already
-    holds a ``metadata.csv`` is refused.
+    (``file_name,text``). Image ``k`` uses seed ``seed * 100003 + k``. Clip ``j``
+    (``train/clipNN.mp4``, 17 frames at 16 fps on white) shows the character of seed
+    ``seed * 100003 + 50000 + j`` doing motion ``j mod 5``, captioned ``"{trigger}, {motion}, ..."``.
+    A folder that already holds a ``metadata.csv`` is refused.
     """
+    from vectorwan.frames import write_frames
 
     if n < 1:
         raise UserError(f"the character dataset needs n >= 1 images (got {n})")
+    if clips < 0:
+        raise UserError(f"--clips must be >= 0 (got {clips})")
     root = new_dataset_dir(root)
     digits = max(2, len(str(n - 1)))
     rows, images = [], []
@@ -276,8 +281,18 @@ def make_character_dataset(root: str | Path, n: int = 16, seed: int = 0, size: i
         rows.append((name, text))
         images.append({"file_name": name, "text": text, "seed": s, **params,
                        "centroid": [round(float(xs.mean()) + 0.5, 3), round(float(ys.mean()) + 0.5, 3)]})
+    clip_rows = []
+    for j in range(clips):
+        s = int(seed) * 100003 + 50000 + j
+        motion = MOTIONS[j % len(MOTIONS)]
+        name = f"clip{j:0{digits}d}.mp4"
+        write_frames(root / "train" / name, render_character_clip(motion, s, FRAMES, size), 16.0)
+        tags = caption_for(s, _geometry(s, size), trigger).split(", ")
+        text = ", ".join([tags[0], motion, *(t for t in tags[1:] if "background" not in t), "white background"])
+        rows.append((name, text))
+        clip_rows.append({"file_name": name, "text": text, "seed": s, "motion": motion})
     write_json(root / "character.json", {
-        "version": 1, "trigger": trigger, "size": size, "seed": int(seed), "n": n,
+        "version": 1, "trigger": trigger, "size": size, "seed": int(seed), "n": n, "clips": clip_rows,
         "palette": {k: list(v) for k, v in CHARACTER_PALETTE.items()}, "images": images,
     })
     write_metadata(root, rows)  # last: its presence marks a finished dataset
