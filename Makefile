@@ -32,8 +32,9 @@ demo: install
 
 # the layer-wise vector supervision, measured (docs/losses.md): the character recipe on the toy base,
 # 5 trigger prompts × 20 paired seeds. On the 16 stills: plain LoRA vs rank 4 vs each term vs all three;
-# on the stills plus 10 clips of the character moving (the motion term needs clips): plain vs motion vs all.
-# About 25 + 25 min on 2 cores; resumable (a rerun does only what is missing).
+# plain vs colour again on held-out seeds 9400-9419; on the stills plus 10 clips of the character moving (the
+# motion term needs clips): plain vs motion vs all. About 25 + 8 + 20 min on 2 cores; resumable (a rerun
+# does only what is missing).
 ABLATION := runs/ablation
 ABLATE := $(BIN)/vectorwan ablate configs/toy_character.toml --seeds 20
 ablation: install
@@ -42,6 +43,8 @@ ablation: install
 		--variant "plain:" --variant "rank4: lora.rank=4 lora.alpha=4.0" \
 		--variant "shape: vector_loss.shape=0.5" --variant "colour: vector_loss.colour=5" \
 		--variant "all: vector_loss.shape=0.5 vector_loss.colour=5 vector_loss.motion=1"
+	$(ABLATE) --set data.path=\"$(ABLATION)/data\" --out $(ABLATION)-9400 --first-seed 9400 \
+		--variant "plain:" --variant "colour: vector_loss.colour=5"
 	test -f $(ABLATION)/clips-data/metadata.csv || $(BIN)/vectorwan toy character $(ABLATION)/clips-data --clips 10
 	$(ABLATE) --set data.path=\"$(ABLATION)/clips-data\" --set data.num_frames=17 --out $(ABLATION)/clips \
 		--variant "plain:" --variant "motion: vector_loss.motion=1" \

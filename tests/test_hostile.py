@@ -261,6 +261,13 @@ CASES: dict[str, tuple[str, str, Callable]] = {
     "config_fps_negative": ("refused", "data.fps", _cfg("data.fps", "-16")),
     "config_max_sequence_length_zero": ("refused", "model.max_sequence_length", _cfg("model.max_sequence_length", "0")),
     "config_output_dir_is_a_file": ("refused", "output_dir", _train_out_is_file),
+    "config_vector_loss_negative": ("refused", "vector_loss.shape", _cfg("vector_loss.shape", "-1")),
+    "ablate_vary_without_values": ("refused", "--vary 'lora.rank'", lambda s: [
+        "ablate", s.config(), *s.overrides(), "--vary", "lora.rank", "--out", str(s.out / "abl")]),
+    "ablate_seeds_zero": ("refused", "--seeds 0", lambda s: [
+        "ablate", s.config(), *s.overrides(), "--vary", "lora.rank=2,4", "--seeds", "0", "--out", str(s.out / "abl")]),
+    "ablate_unknown_key": ("refused", "lora.rnk", lambda s: [
+        "ablate", s.config(), *s.overrides(), "--vary", "lora.rnk=2,4", "--out", str(s.out / "abl")]),
     # LoRA files
     "lora_missing": ("refused", "nope.safetensors", lambda s: gen(s, "--lora", str(s.root / "nope.safetensors"))),
     "lora_pickle_disguised": ("refused", "evil.safetensors", _lora_pickle),

@@ -8,7 +8,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from helpers import make_image_dataset, tiny_overrides
+from helpers import make_image_dataset, make_mixed_dataset, tiny_overrides
 from vectorwan.config import load_config
 from vectorwan.models import loading
 from vectorwan.train.loop import train
@@ -263,16 +263,7 @@ def test_training_on_stills_and_clips_together(tmp_path):
     """A dataset mixing stills (one latent frame) and clips (several) trains in one batch."""
     import numpy as np
 
-    from vectorwan.frames import write_frames
-    from vectorwan.toy import world
-
-    d = make_image_dataset(tmp_path / "mixed", n=2)
-    rows = (d / "metadata.csv").read_text().splitlines()
-    for k, (c, s, m) in enumerate([("red", "circle", "moving left"), ("blue", "square", "moving up")]):
-        clip = world.render_clip(c, s, m, seed=k, frames=5, size=32)
-        write_frames(d / "train" / f"clip{k}.mp4", clip.frames, 16.0)
-        rows.append(f'clip{k}.mp4,"{clip.caption}"')
-    (d / "metadata.csv").write_text("\n".join(rows) + "\n")
+    d = make_mixed_dataset(tmp_path / "mixed")
     cfg = load_config(None, tiny_overrides(tmp_path / "run", d, steps=3, **{
         "data.num_frames": 5, "train.batch_size": 4, "train.save_every": 0}))
     r = train(cfg, progress=False)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from helpers import make_image_dataset, tiny_overrides
+from helpers import make_mixed_dataset, tiny_overrides
 from vectorwan.config import load_config
 from vectorwan.data.layer_maps import frame_groups, layer_maps
 from vectorwan.errors import UserError
@@ -177,18 +177,7 @@ def _losses(run):
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
-    """Two stills of the toy character and two 5-frame clips of world shapes (RGB mp4)."""
-    from vectorwan.frames import write_frames
-    from vectorwan.toy import world
-
-    d = make_image_dataset(tmp_path_factory.mktemp("vl") / "data", n=2)
-    rows = (d / "metadata.csv").read_text().splitlines()
-    for k, (c, s, m) in enumerate([("red", "circle", "moving left"), ("blue", "square", "moving up")]):
-        clip = world.render_clip(c, s, m, seed=k, frames=5, size=32)
-        write_frames(d / "train" / f"clip{k}.mp4", clip.frames, 16.0)
-        rows.append(f'clip{k}.mp4,"{clip.caption}"')
-    (d / "metadata.csv").write_text("\n".join(rows) + "\n")
-    return d
+    return make_mixed_dataset(tmp_path_factory.mktemp("vl") / "data")
 
 
 def test_weights_at_zero_train_bit_for_bit_as_without_the_section(tmp_path, clips):

@@ -100,7 +100,7 @@ def plan_variants(vary: list[str], variants: list[str]) -> list[tuple[str, list[
     """(name, overrides) of every variant. ``vary``: ``KEY=V1,V2`` (several: their grid);
     ``variants``: ``NAME: KEY=V KEY=V`` (or ``NAME:`` for the config as it is), in order."""
     if vary and variants:
-        raise UserError("ablate: give --vary (a grid) or --variant (a list), not both")
+        raise UserError("give --vary (a grid) or --variant (a list), not both")
     if variants:
         out = []
         for v in variants:
@@ -114,7 +114,7 @@ def plan_variants(vary: list[str], variants: list[str]) -> list[tuple[str, list[
             raise UserError(f"--variant: names must differ (got {', '.join(names)})")
         return out
     if not vary:
-        raise UserError("ablate: nothing to vary; give --vary KEY=V1,V2 or --variant NAME: KEY=V ...")
+        raise UserError("nothing to vary; give --vary KEY=V1,V2 or --variant NAME: KEY=V ...")
     axes = []
     for item in vary:
         key, sep, values = item.partition("=")
@@ -159,6 +159,8 @@ def make_grid(cfg: Config, prompts_file: str | None, n_seeds: int, first_seed: i
     from vectorwan.toy import world
     from vectorwan.toy.accuracy import trigger_prompts
 
+    if n_seeds < 1:
+        raise UserError(f"--seeds {n_seeds}: give at least 1")
     if prompts_file:
         p = Path(prompts_file)
         if not p.is_file():
@@ -170,9 +172,7 @@ def make_grid(cfg: Config, prompts_file: str | None, n_seeds: int, first_seed: i
     else:
         prompts = [(p, None) for p in cfg.validation.prompts]
     if not prompts:
-        raise UserError("ablate: no prompts; give --prompts FILE or validation.prompts in the config")
-    if n_seeds < 1:
-        raise UserError(f"--seeds {n_seeds}: give at least 1")
+        raise UserError("no prompts; give --prompts FILE or validation.prompts in the config")
     return Grid(prompts, list(range(first_seed, first_seed + n_seeds)))
 
 
@@ -311,7 +311,8 @@ def markdown(rep: dict) -> str:
     head = ["variant", "temporal consistency vs base (95 % CI)", *[c.label for c in cols]]
     lines = [f"# Ablation: {rep['config']}", "",
              f"{rep['n_clips']} clips per variant ({len(rep['grid']['prompts'])} prompts × {len(rep['grid']['seeds'])} "
-             f"seeds, the same for every variant and the base). Each cell: the variant's mean, then its paired "
+             f"seeds, {rep['grid']['seeds'][0]}–{rep['grid']['seeds'][-1]}, the same for every variant and the base; "
+             f"`{' '.join('--set ' + x for x in rep['sets'])}`). Each cell: the variant's mean, then its paired "
              f"difference from **{first}** with a bootstrap 95 % interval; ✓ marks an interval that excludes 0 in "
              f"the better direction, ✗ in the worse. Temporal consistency: 1 − ΣE_warp(variant) / ΣE_warp(base) "
              f"over clip pairs at matched motion (matched / all).", "",
@@ -354,7 +355,8 @@ def plot(rep: dict) -> np.ndarray:
         pts = [(v["name"], v["vs_first"][c.get]["diff"] * c.scale, [x * c.scale for x in v["vs_first"][c.get]["diff_ci"]])
                for v in rows if c.get in v["vs_first"]]
         if pts:
-            panels.append(interval_chart(pts, f"{c.label}: difference from {rep['variants'][0]['name']}"
+            label = c.label.replace("×10³", "x 1000").replace("ΔE", "dE")  # the plot font is ASCII
+            panels.append(interval_chart(pts, f"{label}: difference from {rep['variants'][0]['name']}"
                                               f" ({c.better or 'context'} is better)"))
     return stack(panels) if panels else np.full((40, 400, 3), 255, np.uint8)
 
@@ -407,7 +409,7 @@ def ablate(config: str | Path, out: str | Path, *, vary: list[str] = (), variant
     base = base_rows(cfg0, out, ctx)
     first = results[vs[0].name]
     if isinstance(first, Exception):
-        raise UserError(f"ablate: the first variant ({vs[0].name}), which the others are compared with, crashed "
+        raise UserError(f"the first variant ({vs[0].name}), which the others are compared with, crashed "
                         f"({str(first).splitlines()[0][:160]}); see {Path(vs[0].cfg.output_dir) / 'error.txt'}, "
                         "fix it and run again (finished variants are kept)")
     summaries = []

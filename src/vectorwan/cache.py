@@ -7,8 +7,8 @@ manifest already has. Each encoded item or caption is written at once, as a one-
 shard recorded in the manifest, so a run killed at any point keeps everything it finished;
 pending shards are merged into shards of ``cache.shard_size`` entries as they fill and at the end
 of a run. With ``[vector_loss]`` on, each item also gets its layer maps (``data.layer_maps``),
-kept as a third kind keyed by the item's key and the maps' version. Once the cache is complete, training reads only this folder and never loads the VAE or
-the text encoder.
+kept as a third kind keyed by the item's key, its latent shape and the maps' version. Once the
+cache is complete, training reads only this folder and never loads the VAE or the text encoder.
 """
 
 from __future__ import annotations
@@ -272,8 +272,7 @@ def build_cache(cfg: Config, progress: bool = True, encode_hook=None) -> dict:
             writer.add(key, {f"{key}.latents": lat},
                        {"file": str(item.path), "frames": int(s.rgb.shape[0]), "latent_shape": list(lat.shape)})
         del vae
-    if cfg.vector_loss.enabled:
-        add_layer_maps(cfg, plan, manifest, progress)
+    summary["layer_maps"] = add_layer_maps(cfg, plan, manifest, progress) if cfg.vector_loss.enabled else 0
     for kind, prefix in (("texts", "text"), ("items", "latents"), ("maps", "maps")):  # pending: this run's and a killed run's
         ShardWriter(cache_dir, manifest, kind, prefix, cfg.cache.shard_size).merge()
     remove_unused_pending(cache_dir, manifest)
@@ -295,8 +294,8 @@ def maps_key(manifest: dict, item_key: str) -> str:
     return _sha(item_key, manifest["items"][item_key]["latent_shape"], layer_maps.VERSION)
 
 
-def add_layer_maps(cfg: Config, plan: Plan, manifest: dict, progress: bool) -> None:
-    """The layer maps of every item that lacks them (frames read again; no encoder)."""
+def add_layer_maps(cfg: Config, plan: Plan, manifest: dict, progress: bool) -> int:
+    """The layer maps of every item that lacks them (frames read again; no encoder); returns how many."""
     import torch
 
     d = cfg.data
@@ -308,6 +307,7 @@ def add_layer_maps(cfg: Config, plan: Plan, manifest: dict, progress: bool) -> N
         mk = maps_key(manifest, key)
         writer.add(mk, {f"{mk}.{name}": torch.from_numpy(np.ascontiguousarray(v)) for name, v in maps.items()},
                    {"file": str(item.path)})
+    return len(missing)
 
 
 def cache_is_complete(cfg: Config) -> bool:

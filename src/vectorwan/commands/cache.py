@@ -16,5 +16,6 @@ def run(args) -> int:
     for problem in s["problems"]:  # what the dataset report names (skipped rows, empty captions)
         print(f"dataset: {problem}")
     print(f"cache {s['cache_dir']}: {s['items']} items ({s['item_hits']} already cached, {s['encoded_items']} encoded), "
-          f"{s['texts']} captions ({s['text_hits']} already cached, {s['encoded_texts']} encoded)")
+          f"{s['texts']} captions ({s['text_hits']} already cached, {s['encoded_texts']} encoded)"
+          + (f", layer maps made for {s['layer_maps']} items" if s["layer_maps"] else ""))
     return 0

@@ -219,8 +219,9 @@ def setup_data(cfg: Config, accelerator, progress: bool) -> CachedData:
         if stale:
             accelerator.print(f"removed what an interrupted save left: {', '.join(stale)}")
         summary = build_cache(cfg, progress=progress)
-        if summary["encoded_items"] or summary["encoded_texts"]:
-            accelerator.print(f"cache: encoded {summary['encoded_items']} items, {summary['encoded_texts']} captions")
+        if summary["encoded_items"] or summary["encoded_texts"] or summary["layer_maps"]:
+            accelerator.print(f"cache: encoded {summary['encoded_items']} items, {summary['encoded_texts']} captions"
+                              + (f"; layer maps for {summary['layer_maps']} items" if summary["layer_maps"] else ""))
     accelerator.wait_for_everyone()
     return CachedData(cfg.cache_dir)
 
