@@ -33,8 +33,8 @@ demo: install
 # the layer-wise vector supervision, measured (docs/losses.md): the character recipe on the toy base,
 # 5 trigger prompts × 20 paired seeds. On the 16 stills: plain LoRA vs rank 4 vs each term vs all three;
 # plain vs colour again on held-out seeds 9400-9419; on the stills plus 10 clips of the character moving (the
-# motion term needs clips): plain vs motion vs all. About 25 + 8 + 20 min on 2 cores; resumable (a rerun
-# does only what is missing).
+# motion term needs clips): plain vs motion vs all. About 25 min on 2 cores; resumable (a rerun does only
+# what is missing: remove a variant's folder to train it again).
 ABLATION := runs/ablation
 ABLATE := $(BIN)/vectorwan ablate configs/toy_character.toml --seeds 20
 ablation: install

@@ -19,6 +19,8 @@ def test_vary_makes_a_grid_and_variant_a_list():
     grid = ab.plan_variants(["lora.rank=4,16", "vector_loss.shape=0,1"], [])
     assert [n for n, _ in grid] == ["rank=4,shape=0", "rank=4,shape=1", "rank=16,shape=0", "rank=16,shape=1"]
     assert grid[1][1] == ["lora.rank=4", "vector_loss.shape=1"]
+    assert [n for n, _ in ab.plan_variants(['data.path="a/b","a_b"', "seed=1"], [])] == [  # folder names, inside --out
+        "path=_a_b_,seed=1-0", "path=_a_b_,seed=1-1"]
     listed = ab.plan_variants([], ["plain:", "r4: lora.rank=4 lora.alpha=4.0"])
     assert listed == [("plain", []), ("r4", ["lora.rank=4", "lora.alpha=4.0"])]
 

@@ -121,7 +121,11 @@ def plan_variants(vary: list[str], variants: list[str]) -> list[tuple[str, list[
         if not sep or not key.strip() or not values.strip():
             raise UserError(f"--vary {item!r}: expected KEY=V1,V2 (e.g. lora.rank=4,16)")
         axes.append([f"{key.strip()}={v}" for v in split_values(values)])
-    return [(",".join(_short(o) for o in combo), list(combo)) for combo in itertools.product(*axes)]
+    # the name is a folder name too: what is not a plain character becomes "_" (a clash gets its number)
+    out = [(re.sub(r"[^A-Za-z0-9_.,=+-]", "_", ",".join(_short(o) for o in combo)), list(combo))
+           for combo in itertools.product(*axes)]
+    names = [n for n, _ in out]
+    return [(f"{n}-{k}" if names.count(n) > 1 else n, o) for k, (n, o) in enumerate(out)]
 
 
 def variant_configs(config: str | Path, sets: list[str], planned, out: Path) -> list[Variant]:
@@ -183,12 +187,13 @@ def dataset_stills(cfg: Config) -> list[np.ndarray]:
     return [read_frames(it.path, max_frames=1).frames[0] for it in discover(cfg.data.path).items if it.kind == "image"]
 
 
-def score_clips(clips: np.ndarray, grid: Grid, cfg: Config, refs, toy_refs, fps: float) -> list[dict]:
+def score_clips(clips: np.ndarray, items: list[tuple[str, str | None, int]], refs, toy_refs, fps: float) -> list[dict]:
+    """One row per clip: ``eval``'s metrics and, where known, the toy identity and motion."""
     from vectorwan.toy import checks
     from vectorwan.toy.identity import identity_score
 
     rows = []
-    for frames, (prompt, motion, seed) in zip(clips, grid.items()):
+    for frames, (prompt, motion, seed) in zip(clips, items):
         r = evaluate_frames(frames, fps, refs=refs)
         r = {k: r[k] for k in ("style", "temporal", "identity", "reference", "skipped")}
         toy = {}
@@ -208,18 +213,24 @@ def value(row: dict, get: str) -> float:
 
 
 # ----------------------------------------------------------------------------- phases
-def generate_grid(model: str, loras, grid: Grid, progress: bool, desc: str) -> tuple[np.ndarray, float]:
+def grid_clips(model: str, loras, grid: Grid, progress: bool = False, desc: str = "clips"):
+    """Yield ``(items, clips uint8 N×T×H×W×3, fps)`` of the grid, a batch at a time, made with ``model`` + ``loras``."""
     from vectorwan.frames import to_uint8
     from vectorwan.generate import Engine
 
     engine = Engine.load(model, loras)
     engine.t2v.set_progress_bar_config(disable=True)  # one bar: the grid's
     items = grid.items()
-    out = []
     for i in tqdm(range(0, len(items), BATCH), desc=desc, disable=not progress):
         chunk = items[i:i + BATCH]
-        out.append(to_uint8(engine.t2v_batch([p for p, _, _ in chunk], [s for _, _, s in chunk])))
-    return np.concatenate(out), float(engine.defaults["fps"])
+        yield chunk, to_uint8(engine.t2v_batch([p for p, _, _ in chunk], [s for _, _, s in chunk])), \
+            float(engine.defaults["fps"])
+
+
+def grid_rows(model: str, loras, ctx: "Context", desc: str) -> list[dict]:
+    """The grid's scored rows (clips are scored a batch at a time and not kept)."""
+    return [row for chunk, clips, fps in grid_clips(model, loras, ctx.grid, ctx.progress, desc)
+            for row in score_clips(clips, chunk, ctx.refs, ctx.toy_refs, fps)]
 
 
 def run_scored(folder: Path, key: dict, make) -> list[dict]:
@@ -267,21 +278,13 @@ def variant_rows(v: Variant, ctx: Context) -> list[dict]:
     key = {"config": config_hash(v.cfg), "weights_sha": hashlib.sha256(weights.read_bytes()).hexdigest()[:16],
            "grid": ctx.grid.items()}
 
-    def make():
-        clips, fps = generate_grid(v.cfg.model.path, [(str(weights), 1.0)], ctx.grid, ctx.progress, f"{v.name}: generate")
-        return score_clips(clips, ctx.grid, v.cfg, ctx.refs, ctx.toy_refs, fps)
-
-    return run_scored(folder, key, make)
+    return run_scored(folder, key, lambda: grid_rows(v.cfg.model.path, [(str(weights), 1.0)], ctx, f"{v.name}: clips"))
 
 
 def base_rows(cfg: Config, out: Path, ctx: Context) -> list[dict]:
     key = {"model": cfg.model.path, "grid": ctx.grid.items()}
 
-    def make():
-        clips, fps = generate_grid(cfg.model.path, [], ctx.grid, ctx.progress, "base: generate")
-        return score_clips(clips, ctx.grid, cfg, ctx.refs, ctx.toy_refs, fps)
-
-    return run_scored(out / "base", key, make)
+    return run_scored(out / "base", key, lambda: grid_rows(cfg.model.path, [], ctx, "base: clips"))
 
 
 # ----------------------------------------------------------------------------- compare and report

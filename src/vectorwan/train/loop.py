@@ -11,7 +11,8 @@ how to write it.
 
 All randomness of step ``s`` on process ``r`` (which items, captions, σ, noise, LoRA dropout)
 comes from generators seeded with (seed, s, r), so a resumed run continues exactly where an
-uninterrupted one would be.
+uninterrupted one would be; the LoRA's initial weights come from ``seed`` alone, so a run gives
+the same LoRA whatever ran before it in the process (``vectorwan ablate`` trains variants in one).
 """
 
 from __future__ import annotations
@@ -229,7 +230,9 @@ def setup_data(cfg: Config, accelerator, progress: bool) -> CachedData:
 def setup_model(cfg: Config, source, weights) -> tuple[torch.nn.Module, int]:
     """The transformer with what is trained made trainable (the VAE and text encoder are never loaded)."""
     transformer = loading.load_part(source, "transformer", weights.base_dtype())
-    n_modules = weights.setup(transformer)
+    with torch.random.fork_rng(devices=[]):  # the LoRA's initial weights from the seed alone, not from what ran before
+        torch.manual_seed(cfg.seed)
+        n_modules = weights.setup(transformer)
     if cfg.train.gradient_checkpointing:
         transformer.enable_gradient_checkpointing()
     return transformer, n_modules
