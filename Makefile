@@ -32,9 +32,10 @@ demo: install
 
 # the layer-wise vector supervision, measured (docs/losses.md): the character recipe on the toy base,
 # 5 trigger prompts × 20 paired seeds. On the 16 stills: plain LoRA vs rank 4 vs each term vs all three;
-# plain vs colour again on held-out seeds 9400-9419; on the stills plus 10 clips of the character moving (the
-# motion term needs clips): plain vs motion vs all. About 25 min on 2 cores; resumable (a rerun does only
-# what is missing: remove a variant's folder to train it again).
+# plain vs colour again on seeds 9400-9419; the terms at low noise (vector_loss.noise=low) on 9600-9619 and
+# again on 9700-9719; on the stills plus 10 clips of the character moving (the motion term needs clips):
+# plain vs motion vs all. About 35 min on 2 cores; resumable (a rerun does only what is missing: remove a
+# variant's folder to train it again).
 ABLATION := runs/ablation
 ABLATE := $(BIN)/vectorwan ablate configs/toy_character.toml --seeds 20
 ablation: install
@@ -45,6 +46,13 @@ ablation: install
 		--variant "all: vector_loss.shape=0.5 vector_loss.colour=5 vector_loss.motion=1"
 	$(ABLATE) --set data.path=\"$(ABLATION)/data\" --out $(ABLATION)-9400 --first-seed 9400 \
 		--variant "plain:" --variant "colour: vector_loss.colour=5"
+	$(ABLATE) --set data.path=\"$(ABLATION)/data\" --out $(ABLATION)-low --first-seed 9600 --variant "plain:" \
+		--variant "shape-low: vector_loss.shape=2.2 vector_loss.noise=low" \
+		--variant "colour-low: vector_loss.colour=22 vector_loss.noise=low" \
+		--variant "both-low: vector_loss.shape=2.2 vector_loss.colour=22 vector_loss.noise=low"
+	$(ABLATE) --set data.path=\"$(ABLATION)/data\" --out $(ABLATION)-low-9700 --first-seed 9700 --variant "plain:" \
+		--variant "colour-low: vector_loss.colour=22 vector_loss.noise=low" \
+		--variant "both-low: vector_loss.shape=2.2 vector_loss.colour=22 vector_loss.noise=low"
 	test -f $(ABLATION)/clips-data/metadata.csv || $(BIN)/vectorwan toy character $(ABLATION)/clips-data --clips 10
 	$(ABLATE) --set data.path=\"$(ABLATION)/clips-data\" --set data.num_frames=17 --out $(ABLATION)/clips \
 		--variant "plain:" --variant "motion: vector_loss.motion=1" \

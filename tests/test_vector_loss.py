@@ -74,6 +74,7 @@ def _maps(b=2, f=3, h=8, w=8, seed=0):
 
 class W:
     shape = colour = motion = 1.0
+    noise = "all"
 
 
 def test_every_term_is_zero_at_the_target_and_positive_elsewhere():
@@ -91,7 +92,7 @@ def test_each_terms_gradient_flows_only_where_its_map_is_non_zero(term):
     maps, g = _maps(), torch.Generator().manual_seed(2)
     target = torch.randn(2, 4, 3, 8, 8, generator=g)
     pred = (target + torch.randn(target.shape, generator=g)).requires_grad_()
-    w = type("W", (), {"shape": 0.0, "colour": 0.0, "motion": 0.0, term: 1.0})
+    w = type("W", (), {"shape": 0.0, "colour": 0.0, "motion": 0.0, "noise": "all", term: 1.0})
     (loss,) = vector_losses(pred, target, torch.tensor([0.5, 1.0]), maps, w).values()
     loss.backward()
     moved = pred.grad.abs().sum(1) > 0  # B×F×h×w
@@ -215,3 +216,15 @@ def test_terms_are_logged_cached_once_and_change_only_the_loss(tmp_path, clips):
 def test_negative_weight_is_one_line():
     with pytest.raises(UserError, match=r"vector_loss\.shape.*≥ 0"):
         load_config(None, ["vector_loss.shape=-1"])
+
+
+def test_low_noise_weighs_each_samples_terms_by_one_minus_sigma_squared():
+    maps, g = _maps(b=1), torch.Generator().manual_seed(3)
+    target = torch.randn(1, 4, 3, 8, 8, generator=g)
+    pred = target + torch.randn(target.shape, generator=g)
+    low = type("W", (), {"shape": 1.0, "colour": 1.0, "motion": 1.0, "noise": "low"})
+    for sigma in (0.2, 0.9):
+        s = torch.tensor([sigma])
+        every, lowered = vector_losses(pred, target, s, maps, W), vector_losses(pred, target, s, maps, low)
+        for k in every:
+            assert float(lowered[k]) == pytest.approx(float(every[k]) * (1 - sigma) ** 2, rel=1e-5)

@@ -110,6 +110,7 @@ class VectorLossConfig:
     shape: float = 0.0  # silhouette/outline-weighted error plus the error's gradient across outlines
     colour: float = 0.0  # error flat inside each colour region, and each region's mean steady over frames
     motion: float = 0.0  # frame-to-frame change matching the target's on the subject (clips only)
+    noise: Literal["all", "low"] = "all"  # low: each sample's terms × (1 − σ)², weighing the low-noise steps
 
     @property
     def enabled(self) -> bool:

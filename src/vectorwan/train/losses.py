@@ -39,9 +39,12 @@ def flow_matching_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor
     return torch.nn.functional.mse_loss(pred.float(), target.float())
 
 
-def clean_error(pred: torch.Tensor, target: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """x̂0 − x0 = −σ·(v̂ − v), float32."""
+def clean_error(pred: torch.Tensor, target: torch.Tensor, sigma: torch.Tensor, noise: str = "all") -> torch.Tensor:
+    """x̂0 − x0 = −σ·(v̂ − v), float32; ``noise="low"``: × (1 − σ) as well, so each sample's terms (all
+    quadratic in e) are × (1 − σ)²: the steps that decide details count, the near-pure-noise ones hardly."""
     s = sigma.float().view(-1, *([1] * (pred.ndim - 1))).to(pred.device)
+    if noise == "low":
+        s = s * (1 - s)
     return -s * (pred.float() - target.float())
 
 
@@ -107,7 +110,7 @@ def motion_loss(e: torch.Tensor, silhouette: torch.Tensor, motion: torch.Tensor)
 def vector_losses(pred: torch.Tensor, target: torch.Tensor, sigma: torch.Tensor, maps: dict, weights) -> dict:
     """The terms whose weight (``weights.shape`` / ``.colour`` / ``.motion``) is > 0, unweighted:
     ``{"shape": tensor, ...}``. ``maps``: the batch's layer maps (B×F×h×w tensors)."""
-    e = clean_error(pred, target, sigma)
+    e = clean_error(pred, target, sigma, weights.noise)
     m = {k: v.to(e.device) for k, v in maps.items()}
     out = {}
     if weights.shape > 0:
