@@ -30,8 +30,7 @@ import cv2
 import numpy as np
 
 from vectorwan.colour import to_lab
-from vectorwan.vector.palette import (Quantizer, detect_background, fit_palette, pack_rgb, sample_colors,
-                                      unpack_rgb)
+from vectorwan.vector.palette import ColourMemo, Quantizer, detect_background, fit_palette, sample_colors, unpack_rgb
 
 NAMES = ("silhouette", "outline", "region", "purity", "motion")
 VERSION = 1  # bump when a definition changes: cached maps are keyed by it
@@ -58,20 +57,13 @@ def foreground(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     bg = detect_background(rgb)
     if bg is None:
         return np.ones(rgb.shape[:3], bool)
-    # ΔE per distinct colour, memoised in a lazily filled 2^24 table (flat-colour frames hold few colours)
     lab_bg = to_lab(np.array(bg, np.uint8)).astype(np.float32)
-    table = np.full(1 << 24, 2, np.uint8)  # 2: not measured yet
-    fg = np.empty(rgb.shape[:3], bool)
-    for t, frame in enumerate(rgb):
-        codes = pack_rgb(frame)
-        v = table[codes]
-        miss = v == 2
-        if miss.any():
-            new = np.unique(codes[miss])
-            table[new] = np.linalg.norm(to_lab(unpack_rgb(new)).astype(np.float32) - lab_bg, axis=-1) > BACKGROUND_DE
-            v = table[codes]
-        fg[t] = v == 1
-    return fg
+
+    def away(codes: np.ndarray) -> np.ndarray:  # 1 where a colour is further than ΔE 10 from the background
+        return np.linalg.norm(to_lab(unpack_rgb(codes)).astype(np.float32) - lab_bg, axis=-1) > BACKGROUND_DE
+
+    memo = ColourMemo(away)  # per distinct colour: flat-colour frames hold few
+    return np.stack([memo(frame) == 1 for frame in rgb])
 
 
 def outline_pixels(rgb: np.ndarray, fg: np.ndarray) -> np.ndarray:

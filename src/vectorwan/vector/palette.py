@@ -46,6 +46,33 @@ def hex_color(rgb) -> str:
 
 
 # ----------------------------------------------------------------------------- quantisation
+class ColourMemo:
+    """``fn`` (packed colours → uint8 values < 255) of every pixel, memoised per RGB value.
+
+    A flat-colour frame holds few distinct colours, so a lazily filled 2^24 lookup table makes
+    the call a gather: only colours never seen before reach ``fn``.
+    """
+
+    UNSET = TRANSPARENT
+
+    def __init__(self, fn):
+        self.fn = fn
+        self._lut: np.ndarray | None = None
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """uint8 ...×3 → uint8 values of the same leading shape."""
+        if self._lut is None:
+            self._lut = np.full(1 << 24, self.UNSET, np.uint8)
+        codes = pack_rgb(rgb[..., :3])
+        out = self._lut[codes]
+        miss = out == self.UNSET
+        if miss.any():
+            new = np.unique(codes[miss])
+            self._lut[new] = self.fn(new)
+            out[miss] = self._lut[codes[miss]]
+        return out
+
+
 class Quantizer:
     """Nearest palette colour for every pixel, memoised per RGB value.
 
@@ -54,8 +81,8 @@ class Quantizer:
     measures in CIELAB (the space the palette is fitted in). Measured with the default
     pipeline: equal on tiger16 (30.82 vs 30.81 dB), sRGB ahead by 1.1–1.6 dB on transparent
     synthetic clips and 0.3 dB on an H.264 one, CIELAB ahead by 0.2–0.6 dB on white ones.
-    A flat-colour frame holds few distinct colours, so a lazily filled 2^24 lookup table
-    makes quantisation a gather: only colours never seen before are measured.
+    Quantisation is memoised per RGB value (:class:`ColourMemo`): only colours never seen
+    before are measured.
     """
 
     def __init__(self, colors: np.ndarray, space: str = "rgb"):
@@ -68,7 +95,7 @@ class Quantizer:
         self._lab = to_lab(self.colors).astype(np.float32)
         self._ref = self._convert(self.colors)
         self._ref_sq = (self._ref ** 2).sum(1)
-        self._lut: np.ndarray | None = None
+        self._memo = ColourMemo(self.nearest_codes)
 
     def _convert(self, rgb: np.ndarray) -> np.ndarray:
         rgb = np.asarray(rgb, np.uint8).reshape(-1, 3)
@@ -82,16 +109,7 @@ class Quantizer:
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 H×W×3 → uint8 H×W palette indices."""
-        if self._lut is None:
-            self._lut = np.full(1 << 24, TRANSPARENT, np.uint8)
-        codes = pack_rgb(rgb[..., :3])
-        out = self._lut[codes]
-        miss = out == TRANSPARENT
-        if miss.any():
-            new = np.unique(codes[miss])
-            self._lut[new] = self.nearest_codes(new)
-            out[miss] = self._lut[codes[miss]]
-        return out
+        return self._memo(rgb)
 
     def distance(self, rgb: np.ndarray, index: np.ndarray) -> np.ndarray:
         """ΔE (CIE76) between pixels and the given palette entries."""
