@@ -34,13 +34,12 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from vectorwan.atomic import atomic_path, write_json, write_text
-from vectorwan.config import Config, _parse_override, dump_toml, load_config
+from vectorwan.config import Config, dump_toml, load_config
 from vectorwan.errors import UserError
 from vectorwan.evaluate import compare as cmp
 from vectorwan.evaluate.pipeline import evaluate_frames
 
 BATCH = 10  # clips generated at once
-REPORT_FILES = ("ablation.json", "ablation.md", "ablation.png")
 
 
 @dataclass(frozen=True)
@@ -134,9 +133,7 @@ def variant_configs(config: str | Path, sets: list[str], planned, out: Path) -> 
     base = load_config(config, sets)
     cache = str(base.cache_dir) if base.cache.dir else str(out / "cache")
     result = []
-    for name, overrides in planned:
-        for o in overrides:
-            _parse_override(o)  # a malformed override is one line
+    for name, overrides in planned:  # a malformed override is load_config's one line
         cfg = load_config(config, [*sets, *overrides, f'output_dir="{out / "variants" / name}"',
                                    f'cache.dir="{cache}"', "validation.every=0"])
         result.append(Variant(name, overrides, cfg))
@@ -207,9 +204,9 @@ def score_clips(clips: np.ndarray, items: list[tuple[str, str | None, int]], ref
 
 
 def value(row: dict, get: str) -> float:
+    """The value of column ``get`` ("section.key") in one clip's row (NaN when absent)."""
     sec, key = get.split(".")
-    v = (row.get(sec) or {}).get(key)
-    return float(v) if isinstance(v, (int, float)) and v is not None else float("nan")
+    return cmp.metric_value(row, cmp.Metric(sec, key, "", None))
 
 
 # ----------------------------------------------------------------------------- phases
@@ -277,13 +274,11 @@ def variant_rows(v: Variant, ctx: Context) -> list[dict]:
     weights = train_variant(v, ctx.progress)
     key = {"config": config_hash(v.cfg), "weights_sha": hashlib.sha256(weights.read_bytes()).hexdigest()[:16],
            "grid": ctx.grid.items()}
-
     return run_scored(folder, key, lambda: grid_rows(v.cfg.model.path, [(str(weights), 1.0)], ctx, f"{v.name}: clips"))
 
 
 def base_rows(cfg: Config, out: Path, ctx: Context) -> list[dict]:
     key = {"model": cfg.model.path, "grid": ctx.grid.items()}
-
     return run_scored(out / "base", key, lambda: grid_rows(cfg.model.path, [], ctx, "base: clips"))
 
 
