@@ -296,7 +296,7 @@ CASES: dict[str, tuple[str, str, Callable]] = {
     "vectorize_empty_file": ("refused", "empty.gif", _vectorize(_empty("empty.gif"))),
     "vectorize_too_long": ("refused", "frames", _vectorize(_long_vectorize)),
     "vectorize_colours_zero": ("refused", "--colors", _vectorize(lambda s: [str(s.clip("a.gif"))], "--colors", "0")),
-    "vectorize_reuse_nan": ("refused", "--reuse nan", _vectorize(lambda s: [str(s.clip("a.gif"))], "--reuse", "nan")),
+    "vectorize_tolerance_nan": ("refused", "--tolerance nan", _vectorize(lambda s: [str(s.clip("a.gif"))], "--tolerance", "nan")),
     # command-line values and outputs
     "gen_no_prompt": ("refused", "--prompt", lambda s: [a for a in gen(s) if a not in ("--prompt", "p")]),
     "gen_num_videos_zero": ("refused", "num_videos 0", lambda s: gen(s, "--num-videos", "0")),

@@ -15,12 +15,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from vectorwan.toy.world import render_clip as toy_clip
-from vectorwan.vector.export import dotlottie, lottie_document
+from vectorwan.vector.export import animated_svg, dotlottie, lottie_document
 from vectorwan.vector.fidelity import psnr
 from vectorwan.vector.pipeline import VectorizeOptions, vectorize_clip
 from vectorwan.vector.synth import bench_scene_svg, render_clip, simple_scene_svg
@@ -64,23 +65,23 @@ def traced(request, tmp_path_factory):
     refs = {t: render_svg(svg_document(res.frames[t], res.palette), clip.shape[2], clip.shape[1], background=res.matte)
             for t in _frames(len(clip))}
     path = tmp_path_factory.mktemp("lottie") / "clip.json"
-    doc = lottie_document(res.frames, res.palette, 16)
+    doc = lottie_document(res.animation, res.palette, 16)
     path.write_text(json.dumps(doc))
     path.with_suffix(".lottie").write_bytes(dotlottie(doc))
     return request.param, clip, refs, path
 
 
-def test_every_shape_keyframe_is_well_formed(traced):
-    """The same vertex count in every keyframe of a path, and no empty path (what lottie-web and
-    rlottie need; checked on the file itself, so it holds where no player is installed)."""
+def test_every_path_is_static_and_well_formed(traced):
+    """No path keyframes at all (a path is one segment's trace; it moves by its group's transform and is
+    shown by its opacity), so no vertex counts to keep equal, and no empty path (what lottie-web and rlottie
+    need; checked on the file itself, so it holds where no player is installed)."""
     doc = json.loads(traced[3].read_text())
     paths = [it["ks"] for layer in doc["layers"] for g in layer["shapes"] for it in g["it"] if it["ty"] == "sh"]
-    assert paths and any(ks["a"] == 1 for ks in paths)
+    assert paths and all(ks["a"] == 0 for ks in paths)
     for ks in paths:
-        values = [k["s"][0] for k in ks["k"]] if ks["a"] else [ks["k"]]
-        counts = {len(v["v"]) for v in values}
-        assert len(counts) == 1 and min(counts) >= 1, counts
-        assert all(len(v["i"]) == len(v["o"]) == len(v["v"]) for v in values)
+        assert len(ks["k"]["v"]) >= 2 and len(ks["k"]["i"]) == len(ks["k"]["o"]) == len(ks["k"]["v"])
+    moving = [g["it"][-1]["p"] for layer in doc["layers"] for g in layer["shapes"]]
+    assert any(p["a"] == 1 for p in moving)  # the clips move: some groups carry position keyframes
 
 
 def _on_white(rgba: np.ndarray) -> np.ndarray:
@@ -134,28 +135,97 @@ def test_rlottie_renders_every_sampled_frame(traced):
         assert psnr(shown, ref) >= MIN_DB, (name, t, round(psnr(shown, ref), 2))
 
 
-def test_a_rigid_motion_is_one_path_moved_by_position_keyframes_and_played_at_2x_it_moves_between_frames(tmp_path):
-    """The toy triangle moves up by whole pixels, so its tracing is reused frame to frame: its Lottie is
-    one static path per shape and a linear position (≤ 5 kB in all). lottie-web at 2x the frame rate
-    (frame 4.5) draws it between its frames 4 and 5: interpolated, not held."""
-    clip = toy_clip("red", "triangle", "moving up", seed=7).frames
+def _render_lottie(path: Path, out: Path, renderer: str, frames) -> None:
+    _browser_player("lottie-web")
+    r = subprocess.run(["node", str(PLAYERS / "render_lottie.mjs"), str(path), str(out), renderer, *map(str, frames)],
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    errors = json.loads((out / f"{renderer}-errors.json").read_text())
+    assert errors == [], errors[:3]
+
+
+def _render_smil(path: Path, out: Path, fps: float, frames) -> None:
+    _browser_player("puppeteer-core")
+    r = subprocess.run(["node", str(PLAYERS / "render_svg.mjs"), str(path), str(out), str(fps), *map(str, frames)],
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    errors = json.loads((out / "smil-errors.json").read_text())
+    assert errors == [], errors[:3]
+
+
+def _png(path: Path) -> np.ndarray:
+    return _on_white(np.asarray(Image.open(path).convert("RGBA")))
+
+
+def test_the_animated_svg_plays_every_sampled_frame_in_chromium(traced, tmp_path):
+    """The SMIL document (paths moved by animateTransform, shown by animate on visibility) in Chromium,
+    paused at each sampled frame, draws what the frame's own SVG draws."""
+    name, clip, refs, path = traced
     res = vectorize_clip(clip, 16, VectorizeOptions(jobs=1, fidelity=False))
-    doc = lottie_document(res.frames, res.palette, 16)
+    svg = tmp_path / "clip.svg"
+    svg.write_text(animated_svg(res.animation, res.palette, 16))
+    _render_smil(svg, tmp_path, 16, list(refs))
+    for t, ref in refs.items():
+        shown = _png(tmp_path / f"smil-{t}.png")
+        assert psnr(shown, ref) >= MIN_DB, (name, t, round(psnr(shown, ref), 2))
+
+
+def _centre(img: np.ndarray) -> tuple[float, float]:
+    ink = 255.0 - img.mean(-1)
+    ys, xs = np.mgrid[:ink.shape[0], :ink.shape[1]]
+    return float((ink * xs).sum() / ink.sum()), float((ink * ys).sum() / ink.sum())
+
+
+def _between(a, m, b) -> bool:
+    """``m`` lies strictly between ``a`` and ``b`` along their difference, well away from both ends."""
+    d = np.subtract(b, a)
+    u = float(np.dot(np.subtract(m, a), d) / np.dot(d, d))
+    return 0.25 < u < 0.75
+
+
+def test_a_rigid_motion_is_one_path_moved_by_transform_keyframes_and_played_at_2x_it_moves_between_frames(tmp_path):
+    """The toy circle moves right by fractions of a pixel a frame, so its raster changes every frame: it is
+    still one static path per colour plus linear position keyframes (≤ 5 kB in all). lottie-web at 2x the
+    frame rate (frame 4.5), and the animated SVG in Chromium, draw it between its frames 4 and 5: interpolated,
+    not held."""
+    clip = toy_clip("orange", "circle", "moving right", seed=3).frames
+    res = vectorize_clip(clip, 16, VectorizeOptions(jobs=1, fidelity=False))
+    doc = lottie_document(res.animation, res.palette, 16)
     text = json.dumps(doc, separators=(",", ":"))
     assert len(text.encode()) <= 5000, len(text)
-    groups = [g for layer in doc["layers"] for g in layer["shapes"] if g["nm"] != "background"]
-    rigid = [g for g in groups if all(it["ks"]["a"] == 0 for it in g["it"] if it["ty"] == "sh")]
-    assert rigid and all(g["it"][-1]["p"]["a"] == 1 and len(g["it"][-1]["p"]["k"]) <= 3 for g in rigid)
-    _browser_player("lottie-web")
+    groups = [g for layer in doc["layers"] for g in layer["shapes"]]
+    assert len(groups) == len(doc["layers"])  # one group per colour: one trace for the whole clip
+    assert all(it["ks"]["a"] == 0 for g in groups for it in g["it"] if it["ty"] == "sh")  # static paths
+    assert all(g["it"][-1]["p"]["a"] == 1 and len(g["it"][-1]["p"]["k"]) <= 4 for g in groups)
     path = tmp_path / "clip.json"
     path.write_text(text)
-    r = subprocess.run(["node", str(PLAYERS / "render_lottie.mjs"), str(path), str(tmp_path), "svg", "4", "4.5", "5"],
-                       capture_output=True, text=True, timeout=180)
-    assert r.returncode == 0 and json.loads((tmp_path / "svg-errors.json").read_text()) == [], r.stderr[-2000:]
+    _render_lottie(path, tmp_path, "svg", ["4", "4.5", "5"])
+    c4, c45, c5 = (_centre(_png(tmp_path / f"svg-{f}.png")) for f in ("4", "4.5", "5"))
+    assert _between(c4, c45, c5), (c4, c45, c5)
+    svg = tmp_path / "clip.svg"
+    svg.write_text(animated_svg(res.animation, res.palette, 16))
+    _render_smil(svg, tmp_path, 16, ["4", "4.5", "5"])
+    c4, c45, c5 = (_centre(_png(tmp_path / f"smil-{f}.png")) for f in ("4", "4.5", "5"))
+    assert _between(c4, c45, c5), (c4, c45, c5)
 
-    def centre_y(f):  # darkness-weighted row centre of what is drawn
-        ink = 255.0 - _on_white(np.asarray(Image.open(tmp_path / f"svg-{f}.png").convert("RGBA"))).mean(-1)
-        return float((ink.sum(1) * np.arange(ink.shape[0])).sum() / ink.sum())
 
-    y4, y45, y5 = centre_y("4"), centre_y("4.5"), centre_y("5")
-    assert y4 > y45 > y5 and min(y4 - y45, y45 - y5) > 0.25 * (y4 - y5), (y4, y45, y5)
+def test_a_turning_shape_turns_between_frames_in_lottie_web(tmp_path):
+    """The scene's outlined yellow ellipse turns 5° a frame: one path per colour with rotation keyframes; at
+    frame 4.5 lottie-web draws it turned between frames 4 and 5 (its principal axis), not held at either."""
+    clip = render_clip(simple_scene_svg, 9, 96)
+    res = vectorize_clip(clip, 12, VectorizeOptions(jobs=1, fidelity=False))
+    doc = lottie_document(res.animation, res.palette, 12)
+    rot = [g["it"][-1]["r"] for layer in doc["layers"] for g in layer["shapes"]]
+    assert any(r["a"] == 1 for r in rot)
+    path = tmp_path / "clip.json"
+    path.write_text(json.dumps(doc))
+    _render_lottie(path, tmp_path, "svg", ["4", "4.5", "5"])
+
+    def angle(f):  # orientation of the yellow ellipse's pixels
+        img = _png(tmp_path / f"svg-{f}.png").astype(int)
+        m = ((img[..., 0] > 200) & (img[..., 1] > 140) & (img[..., 2] < 120))[48:, :].astype(np.uint8)
+        mo = cv2.moments(m, binaryImage=True)
+        return 0.5 * np.degrees(np.arctan2(2 * mo["mu11"], mo["mu20"] - mo["mu02"]))
+
+    a4, a45, a5 = angle("4"), angle("4.5"), angle("5")
+    assert abs(a5 - a4) > 2 and _between([a4], [a45], [a5]), (a4, a45, a5)

@@ -77,10 +77,11 @@ def test_animated_svg_and_manifest_beside_it(tmp_path, clip_dir, capsys):
     rc, _, err = _run(capsys, clip_dir / "frames", "--out", out, "--fps", 12, "--jobs", 1)
     assert rc == 0, err
     root = ET.parse(out).getroot()
-    frames = [g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "frame"]
-    assert len(frames) == N
+    smil = list(root.iter("{http://www.w3.org/2000/svg}animateTransform"))
+    assert smil and all(a.get("dur") == f"{N / 12:.4f}".rstrip("0") + "s" for a in smil)
     man = json.loads((tmp_path / "a.svg.manifest.json").read_text())
     assert man["kind"] == "svg" and man["fps"] == 12
+    assert man["tracking"]["segments"] >= 1 and man["tracking"]["keyframes"] >= man["tracking"]["segments"]
 
 
 def test_lottie_output(tmp_path, clip_dir, capsys):

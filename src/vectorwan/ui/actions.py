@@ -269,13 +269,13 @@ def evaluate(ws: Workspace, clips: str, baselines: str = "") -> dict:
 
 # ----------------------------------------------------------------------------- vectorize
 def vectorize(ws: Workspace, clip: str, colors: int | None = None, mode: str = "polygon",
-              background: str = "auto", reuse: float = 0.0) -> dict:
+              background: str = "auto", tolerance: float = 0.25) -> dict:
     """Lottie (.json and .lottie), animated SVG and the palette-locked video of ``clip``, in one folder."""
     from vectorwan.vector.files import options_json, vectorize_file, write_outputs  # vtracer, cairosvg: when used
     from vectorwan.vector.pipeline import TraceOptions, VectorizeOptions
 
     src = ws.inside(clip, "clip")
-    options = VectorizeOptions(colors=_opt_int(colors), background=background, trace=TraceOptions(mode=mode, reuse=float(reuse or 0)))
+    options = VectorizeOptions(colors=_opt_int(colors), background=background, trace=TraceOptions(mode=mode, tolerance=float(tolerance or 0)))
     folder = ws.new_output("vectorize", src.stem)
     folder.mkdir()
     started = time.perf_counter()

@@ -288,8 +288,8 @@ def _vectorize_tab(ws: Workspace) -> gr.Textbox:
         colors = gr.Number(value=0, precision=0, label="Colours (0: automatic)", elem_id="vec-colors", scale=1)
         mode = gr.Radio(["polygon", "spline"], value="polygon", label="Paths", scale=1)
         background = gr.Dropdown(["auto", "transparent", "layer", "none"], value="auto", label="Background", scale=1)
-        reuse = gr.Slider(0, 0.2, value=0, step=0.01, label="Smaller file ← → closer fit (reuse)", scale=1,
-                          info="a shape this close to one traced before reuses its trace")
+        tolerance = gr.Slider(0, 3, value=0.25, step=0.05, label="Closer fit ← → smaller file (tolerance, px)", scale=1,
+                              info="a shape within this many pixels of an earlier one moved reuses its path")
     run = gr.Button("Vectorize", variant="primary", elem_id="vec-run")
     summary = gr.Markdown(elem_id="vec-summary")
     with gr.Row():
@@ -311,7 +311,7 @@ def _vectorize_tab(ws: Workspace) -> gr.Textbox:
         pic = f'<img class="vw-svg" alt="animated SVG" src="{html.escape(file_url(r["svg"]))}">'
         return text, play, pic, [r["lottie"], r["dotlottie"], r["svg"], r["video"]]
 
-    run.click(on_run, [clip, colors, mode, background, reuse], [summary, player, svg, files], api_name="vectorize")
+    run.click(on_run, [clip, colors, mode, background, tolerance], [summary, player, svg, files], api_name="vectorize")
     return clip
 
 

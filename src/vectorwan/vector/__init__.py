@@ -1,8 +1,9 @@
 """Vector output: palette-locked, layered SVG / animated SVG / Lottie from clips or images.
 
 Layer-wise: the *colour* layer is one palette locked over the whole clip (:mod:`.palette`),
-the *shape* layer traces each colour with vtracer (:mod:`.trace`), the *motion* layer keeps
-shape ids stable across frames (:mod:`.track`); :mod:`.pipeline` runs the three,
+the *shape* layer traces each colour with vtracer (:mod:`.trace`), the *motion* layer tracks each
+shape over frames and keeps one trace moved by transform keyframes while it stays within the tolerance
+(:mod:`.animate`, matching boxes with :mod:`.track`); :mod:`.pipeline` runs the three,
 :mod:`.export` writes SVG / SMIL / Lottie and :mod:`.fidelity` measures the result;
 :mod:`.files` is files in, files out (:func:`~.files.vectorize_file`: what ``vectorwan vectorize`` and
 the demo call).

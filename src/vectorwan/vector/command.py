@@ -27,15 +27,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="stacking order of colour layers (default: light at the bottom, dark outlines on top)")
     p.add_argument("--mode", choices=("polygon", "spline"), default="polygon",
                    help="path kind: polygon (default: smaller files, closer fit) or spline (Bézier curves)")
-    p.add_argument("--layering", choices=("stacked", "cutout"), default="stacked",
-                   help="stacked: layers run under the ones above (no seams); cutout: each colour its own pixels")
+    p.add_argument("--layering", choices=("overlap", "stacked", "cutout"), default="overlap",
+                   help="overlap (default): each colour runs a little under the ones above it (no seams, each edge "
+                        "drawn once); stacked: each layer holds every colour above it; cutout: each colour its own pixels")
     p.add_argument("--scale", type=int, default=2, metavar="S",
                    help="trace at S× the source size, scaled back in the SVG (1..4, default 2)")
     p.add_argument("--speckle", type=int, default=4, metavar="PX",
                    help="drop specks smaller than PX² traced pixels (0..64, default 4)")
-    p.add_argument("--reuse", type=float, default=0.0, metavar="F",
-                   help="size vs fidelity: a shape that differs from a recently traced one in at most this share "
-                        "of its pixels reuses its trace (0..0.2; default 0: only identical shapes)")
+    p.add_argument("--tolerance", type=float, default=0.25, metavar="PX",
+                   help="size vs fidelity: a shape whose outline lies within PX pixels (mean) of an earlier shape "
+                        "moved, turned or scaled reuses that one's path, animated (0..3; default 0.25; "
+                        "0: only identical shapes)")
     p.add_argument("--fps", type=float, default=None, help="frame rate (default: the clip's; 16 for a folder)")
     p.add_argument("--max-frames", type=int, default=None, metavar="N", help="use only the first N frames")
     p.add_argument("--deflicker-out", default=None, metavar="X.mp4",
@@ -54,7 +56,7 @@ def run(args) -> int:
     opts = VectorizeOptions(
         colors=args.colors, max_colors=args.max_colors, order=args.order, background=args.background,
         trace=TraceOptions(scale=args.scale, mode=args.mode, layering=args.layering, filter_speckle=args.speckle,
-                           reuse=args.reuse),
+                           tolerance=args.tolerance),
         fidelity=not args.no_fidelity, jobs=args.jobs)
     result, files = vectorize_file(args.input, args.out, opts, deflicker=args.deflicker_out, manifest=args.manifest,
                                    max_frames=args.max_frames, fps=args.fps)

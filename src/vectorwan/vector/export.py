@@ -1,65 +1,110 @@
-"""Writers' text: single-frame SVG, animated SVG (SMIL) and Lottie JSON from traced frames.
+"""Writers' text: animated SVG (SMIL) and Lottie JSON from an :class:`~.animate.Animation`.
 
-All functions return strings / dicts; writing files is the command's job.
+All functions return strings / dicts; writing files is the command's job. Both writers read the same
+structure: per colour layer, segments, each one static path (its key's trace) moved about its anchor.
 
-* Animated SVG: one ``<g class="frame">`` per frame holding the colour-layer groups; a SMIL
-  ``<animate attributeName="visibility" calcMode="discrete">`` shows each frame for 1/fps
-  seconds, looping. The first frame is visible without animation (static renderers).
-* Lottie: one shape layer per colour layer (top layer first, as Lottie stacks them); inside,
-  one group per tracked shape id. A shape traced as one path a frame keeps its path in its own
-  coordinates, placed by the group's position keyframes (linear; a hold where the path changes),
-  so a shape whose tracing is reused from frame to frame (held, or moved by whole pixels) is one
-  static path plus its motion. Its sub-paths carry hold keyframes where they change. Every keyframe of
-  a sub-path has the same vertex count and none is empty (a collapsed path while the shape is
-  absent): lottie-web fails on a changing count and rlottie draws the smaller one. Coordinates are
-  in source pixels.
+* Animated SVG: one ``<g class="layer">`` per colour; per segment, its paths inside translate / rotate /
+  scale groups animated by looping linear ``animateTransform`` (only the channels that change), and an
+  ``animate`` on visibility (discrete) where the segment is shown for part of the clip. A static renderer
+  draws frame 0.
+* Lottie: one shape layer per colour layer (top layer first, as Lottie stacks them); inside, one group
+  per segment: its sub-paths (static: no path keyframes, so no vertex counts to keep equal and no empty
+  path, what lottie-web and rlottie need), an even-odd fill, and the group transform with the anchor,
+  linear position / rotation / scale keyframes, and hold keyframes on opacity for when it is shown.
+  Coordinates are in source pixels.
 """
 
 from __future__ import annotations
 
-import bisect
 import io
+import math
 import json
 import re
 import zipfile
 
 from vectorwan.vector.palette import Palette, hex_color
-from vectorwan.vector.trace import TracedFrame, TracedPath, _fmt, frame_body, scale_attr, svg_document
+from vectorwan.vector.animate import Animation, Segment
+from vectorwan.vector.trace import TracedPath, _fmt, svg_document
 
 __all__ = ["svg_document", "animated_svg", "lottie_document", "dotlottie", "parse_path"]
 
 
 # ----------------------------------------------------------------------------- animated SVG
-def animated_svg(frames: list[TracedFrame], palette: Palette, fps: float, *,
-                 background_rect: bool = False) -> str:
-    """One SVG document showing ``frames`` in sequence at ``fps`` (SMIL, loops forever)."""
-    if not frames:
+def _smil(attr_type: str, values: list[str], times: list[int], n: int, dur: str) -> str:
+    """A looping linear ``animateTransform``: frame t's value at t/n, held after the last keyframe."""
+    kt = [t / n for t in times]
+    if kt[0] > 0:
+        kt, values = [0.0] + kt, values[:1] + values
+    if kt[-1] < 1:
+        kt, values = kt + [1.0], values + values[-1:]
+    return (f'<animateTransform attributeName="transform" type="{attr_type}" values="{";".join(values)}" '
+            f'keyTimes="{";".join(_fmt(k, 6) for k in kt)}" dur="{dur}" calcMode="linear" repeatCount="indefinite"/>')
+
+
+def _segment_svg(seg: Segment, scale: int, n: int, dur: str, indent: str) -> list[str]:
+    """One segment: its key's paths inside translate / rotate / scale groups animated by SMIL (only the
+    channels that change), shown only during its frames."""
+    ax, ay = seg.anchor
+    ts = [k[0] for k in seg.keys]
+    moves = len({(k[1], k[2]) for k in seg.keys}) > 1
+    turns = len({k[3] for k in seg.keys}) > 1 or seg.keys[0][3] != 0
+    grows = len({k[4] for k in seg.keys}) > 1 or seg.keys[0][4] != 1
+    x0, y0 = seg.keys[0][1], seg.keys[0][2]
+    out, close = [], 0
+    vis = ""
+    if seg.start > 0 or seg.end < n:
+        values = (["hidden"] if seg.start > 0 else []) + ["visible"] + (["hidden"] if seg.end < n else [])
+        times = ([0.0] if seg.start > 0 else []) + [seg.start / n] + ([seg.end / n] if seg.end < n else [])
+        # rounded down: a player at exactly frame t's time shows frame t
+        times = [math.floor(t * 1e6) / 1e6 for t in times]
+        vis = (f' visibility="{"visible" if seg.start == 0 else "hidden"}"><animate attributeName="visibility" '
+               f'values="{";".join(values)}" keyTimes="{";".join(_fmt(t, 6) for t in times)}" dur="{dur}" '
+               f'calcMode="discrete" repeatCount="indefinite"/')
+    out.append(f'{indent}<g data-shape="{seg.shape}"{vis}>')
+    close += 1
+    if moves or turns or grows:
+        out.append(f'{indent}<g transform="translate({_fmt(x0)},{_fmt(y0)})">' + (_smil(
+            "translate", [f"{_fmt(k[1])} {_fmt(k[2])}" for k in seg.keys], ts, n, dur) if moves else ""))
+        close += 1
+        if turns:
+            out.append(f'{indent}<g transform="rotate({_fmt(seg.keys[0][3])})">' + _smil(
+                "rotate", [_fmt(k[3]) for k in seg.keys], ts, n, dur))
+            close += 1
+        if grows:
+            out.append(f'{indent}<g transform="scale({_fmt(seg.keys[0][4], 5)})">' + _smil(
+                "scale", [_fmt(k[4], 5) for k in seg.keys], ts, n, dur))
+            close += 1
+        ox, oy = -ax, -ay
+    else:
+        ox, oy = x0 - ax, y0 - ay
+    for p in seg.paths:  # traced px → source px, then the anchor to the origin
+        out.append(f'{indent} <path transform="matrix({_fmt(1 / scale)} 0 0 {_fmt(1 / scale)} '
+                   f'{_fmt(p.tx / scale + ox)} {_fmt(p.ty / scale + oy)})" d="{p.d}"/>')
+    out.append(indent + "</g>" * close)
+    return out
+
+
+def animated_svg(animation: Animation, palette: Palette, fps: float, *, background_rect: bool = False) -> str:
+    """One SVG document playing ``animation`` at ``fps`` (SMIL, loops forever): per colour layer, each
+    segment's path moved by ``animateTransform`` and shown by ``animate`` on visibility. A static renderer
+    draws frame 0."""
+    n = animation.n_frames
+    if n < 1:
         raise ValueError("no frames")
-    n = len(frames)
-    w, h = frames[0].width, frames[0].height
-    dur = n / float(fps)
+    w, h = animation.width, animation.height
+    dur = f"{_fmt(n / float(fps))}s"
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{w}" height="{h}" '
            f'viewBox="0 0 {w} {h}">',
            f"<title>vectorwan: {n} frames at {_fmt(fps)} fps, {len(palette)} colours</title>"]
     if background_rect and palette.background is not None:
         out.append(f'<rect id="background" width="{w}" height="{h}" fill="{hex_color(palette.background)}"/>')
-    for t, fr in enumerate(frames):
-        vis = "visible" if t == 0 else "hidden"
-        out.append(f'<g id="frame{t:05d}" class="frame" data-frame="{t}" visibility="{vis}"'
-                   f"{scale_attr(fr.scale)}>")
-        if n > 1:
-            a, b = t / n, (t + 1) / n
-            if t == 0:
-                values, times = "visible;hidden", f"0;{_fmt(b)}"
-            elif t == n - 1:
-                values, times = "hidden;visible", f"0;{_fmt(a)}"
-            else:
-                values, times = "hidden;visible;hidden", f"0;{_fmt(a)};{_fmt(b)}"
-            out.append(f' <animate attributeName="visibility" values="{values}" keyTimes="{times}" '
-                       f'dur="{_fmt(dur)}s" calcMode="discrete" repeatCount="indefinite"/>')
-        body = frame_body(fr, palette, id_prefix=f"f{t:05d}-", indent=" ")
-        if body:
-            out.append(body)
+    for li in range(animation.n_layers):
+        segs = animation.layer_segments(li)
+        if not segs:
+            continue
+        out.append(f'<g id="layer{li:02d}" class="layer" data-layer="{li}" fill="{hex_color(palette.colors[li])}">')
+        for seg in segs:
+            out += _segment_svg(seg, animation.scale, n, dur, " ")
         out.append("</g>")
     out.append("</svg>\n")
     return "\n".join(out)
@@ -90,6 +135,8 @@ def parse_path(path: TracedPath, scale: int = 1, ndigits: int = 2) -> list[dict]
             if len(v) > 1 and abs(v[-1][0] - v[0][0]) < 1e-9 and abs(v[-1][1] - v[0][1]) < 1e-9:
                 ti[0] = ti[-1]
                 v.pop(), ti.pop(), to.pop()
+            if len(v) < 2:  # a lone point draws nothing, and some players choke on it
+                return
             subs.append({
                 "c": True,
                 "v": [[round(x, ndigits), round(y, ndigits)] for x, y in v],
@@ -143,118 +190,64 @@ def _rgba01(rgb) -> list[float]:
     return [round(int(c) / 255.0, 4) for c in rgb] + [1]
 
 
-def _padded(bez: dict, n: int) -> dict:
-    """``bez`` with ``n`` vertices and the same geometry: the last vertex is repeated with zero tangents,
-    its out-tangent moved to the last copy, so every added segment has zero length."""
-    v, i, o = list(bez["v"]), list(bez["i"]), list(bez["o"])
-    extra = n - len(v)
-    if extra <= 0:
-        return bez
-    last_out, o[-1] = o[-1], [0, 0]
-    v += [v[-1]] * extra
-    i += [[0, 0]] * extra
-    o += [[0, 0]] * (extra - 1) + [last_out]
-    return {"c": bez["c"], "v": v, "i": i, "o": o}
+_LINEAR_1 = {"i": {"x": [1], "y": [1]}, "o": {"x": [0], "y": [0]}}
+_LINEAR_2 = {"i": {"x": [1, 1], "y": [1, 1]}, "o": {"x": [0, 0], "y": [0, 0]}}
+_LINEAR_P = {"i": {"x": 1, "y": 1}, "o": {"x": 0, "y": 0}}
 
 
-def _collapsed(at: list[float], n: int) -> dict:
-    """A closed path of ``n`` vertices all at ``at``: draws nothing, but has the slot's vertex count."""
-    return {"c": True, "v": [list(at)] * n, "i": [[0, 0]] * n, "o": [[0, 0]] * n}
-
-
-def _animated_path(per_frame: dict[int, dict], n_frames: int) -> dict:
-    """Hold keyframes for one sub-path slot, well-formed for every player (lottie-web, rlottie, ThorVG,
-    Skottie): every keyframe has the slot's largest vertex count (smaller shapes padded without changing
-    their geometry), and where the slot is absent it holds a collapsed path, never an empty one."""
-    n = max(len(b["v"]) for b in per_frame.values())
-    shown = sorted(per_frame)
-    kfs, last = [], None
-    for t in range(n_frames):
-        if t in per_frame:
-            val = _padded(per_frame[t], n)
-        else:  # collapse onto the nearest shown frame's first vertex (no stray dot at the origin)
-            j = bisect.bisect(shown, t)
-            near = min(shown[max(j - 1, 0):j + 1], key=lambda k: (abs(k - t), k))
-            val = _collapsed(per_frame[near]["v"][0], n)
-        if last is not None and val == last:
-            continue
-        kfs.append({"t": t, "s": [val], "h": 1, "i": {"x": [1], "y": [1]}, "o": {"x": [0], "y": [0]}})
-        last = val
-    if len(kfs) == 1:
-        return _static(kfs[0]["s"][0])
+def _keyed(keys: list[tuple[int, list[float]]], easing: dict) -> dict:
+    """A property from (frame, value) keyframes: static when it never changes, else linear."""
+    if all(v == keys[0][1] for _, v in keys):
+        v = keys[0][1]
+        return _static(v[0] if len(v) == 1 else v)
+    kfs = [{"t": t, "s": v, **easing} for t, v in keys]
     del kfs[-1]["i"], kfs[-1]["o"]  # the last keyframe has no segment after it
     return {"a": 1, "k": kfs}
 
 
-def _animated_position(pos: dict[int, list[float]], held: set[int]) -> dict:
-    """Linear position keyframes of a moving shape; ``held`` frames hold until the next keyframe (where
-    its path changes). A keyframe that lies midway between its neighbours is left out: constant
-    velocity costs two keyframes, and a player interpolates the frames between (and at 2× speed)."""
-    ts = sorted(pos)
-    kfs = []
-    for k, t in enumerate(ts):
-        inner = 0 < k < len(ts) - 1 and ts[k - 1] == t - 1 and ts[k + 1] == t + 1 and not held & {t - 1, t}
-        if inner and all(abs(2 * c - a - b) < 1e-6 for c, a, b in zip(pos[t], pos[t - 1], pos[t + 1])):
-            continue
-        kf = {"t": t, "s": pos[t]}
-        if k < len(ts) - 1:
-            kf.update({"i": {"x": 1, "y": 1}, "o": {"x": 0, "y": 0}, **({"h": 1} if t in held else {})})
-        kfs.append(kf)
-    if len(kfs) == 1 or all(kf["s"] == kfs[0]["s"] for kf in kfs):
-        return _static(kfs[0]["s"])
+def _shown(start: int, end: int, n: int) -> dict:
+    """Opacity 100 during frames [start, end), 0 elsewhere: hold keyframes."""
+    if start <= 0 and end >= n:
+        return _static(100)
+    kfs = ([{"t": 0, "s": [0], "h": 1}] if start > 0 else []) + [{"t": start, "s": [100], "h": 1}]
+    if end < n:
+        kfs.append({"t": end, "s": [0], "h": 1})
+    del kfs[-1]["h"]
     return {"a": 1, "k": kfs}
 
 
-def _shape_items(per_t: dict[int, list[TracedPath]], scale: int, n: int, parsed: dict) -> tuple[list[dict], dict | None]:
-    """One tracked shape's sub-path slots and, when it is one path a frame, its position keyframes.
-
-    Such a shape's path is kept in its own coordinates and placed by the group's position, so a
-    shape that moves without changing (its tracing reused) is one static path and a moving
-    position; its path gets a (hold) keyframe only where the traced path itself changes."""
-    def parse(path: TracedPath, local: bool) -> list[dict]:
-        key = (path.d, None if local else (path.tx, path.ty))
-        if key not in parsed:
-            parsed[key] = parse_path(TracedPath(path.d, 0.0, 0.0, path.bbox) if local else path, scale)
-        return parsed[key]
-
-    local = all(len(ps) == 1 for ps in per_t.values())
-    subs = {t: parse(ps[0], True) if local else [b for p in ps for b in parse(p, False)] for t, ps in per_t.items()}
-    slots = max(len(v) for v in subs.values())
-    items = [{"ty": "sh", "nm": f"path {j}", "ks": _animated_path(
-        {t: s[j] for t, s in subs.items() if j < len(s)}, n)} for j in range(slots)]
-    if not local:
-        return items, None
-    pos = {t: [round(ps[0].tx / scale, 4), round(ps[0].ty / scale, 4)] for t, ps in per_t.items()}
-    held = {t for t in per_t if t + 1 not in per_t or per_t[t + 1][0].d != per_t[t][0].d}
-    return items, _animated_position(pos, held)
+def _segment_group(seg: Segment, scale: int, n: int, color: list[float], parsed: dict) -> dict:
+    """One segment: its key's sub-paths (static: no path keyframes, so no vertex counts to keep equal),
+    an even-odd fill, and a transform about its anchor with linear position / rotation / scale
+    keyframes and an opacity that shows it only during its frames."""
+    items = []
+    for p in seg.paths:
+        if p.d not in parsed or parsed[p.d][0] != (p.tx, p.ty):
+            parsed[p.d] = ((p.tx, p.ty), parse_path(p, scale))
+        items += [{"ty": "sh", "nm": f"path {j}", "ks": _static(b)} for j, b in enumerate(parsed[p.d][1], len(items))]
+    items.append({"ty": "fl", "nm": "Fill", "c": _static(color), "o": _static(100), "r": 2})
+    items.append({"ty": "tr", "nm": "Transform", "a": _static([round(seg.anchor[0], 3), round(seg.anchor[1], 3)]),
+                  "p": _keyed([(k[0], [k[1], k[2]]) for k in seg.keys], _LINEAR_P),
+                  "r": _keyed([(k[0], [k[3]]) for k in seg.keys], _LINEAR_1),
+                  "s": _keyed([(k[0], [round(100 * k[4], 3)] * 2) for k in seg.keys], _LINEAR_2),
+                  "o": _shown(seg.start, seg.end, n), "sk": _static(0), "sa": _static(0)})
+    return {"ty": "gr", "nm": f"shape {seg.shape} from {seg.start}", "it": items}
 
 
-def lottie_document(frames: list[TracedFrame], palette: Palette, fps: float, *,
+def lottie_document(animation: Animation, palette: Palette, fps: float, *,
                     background_rect: bool = False, name: str = "vectorwan") -> dict:
-    """Lottie (bodymovin) JSON: one shape layer per colour layer, per-frame shape keyframes."""
-    if not frames:
+    """Lottie (bodymovin) JSON: one shape layer per colour layer; in it, one group per segment."""
+    n = animation.n_frames
+    if n < 1:
         raise ValueError("no frames")
-    n = len(frames)
-    w, h = frames[0].width, frames[0].height
+    w, h = animation.width, animation.height
     layers, parsed = [], {}  # parsed: path data → beziers, each distinct path parsed once
-    for li in range(len(palette)):
-        # shape id -> frame -> its traced paths
-        shapes: dict[int, dict[int, list[TracedPath]]] = {}
-        for t, fr in enumerate(frames):
-            if li >= len(fr.layers):
-                continue
-            for k, p in enumerate(fr.layers[li]):
-                sid = p.shape if p.shape >= 0 else 1_000_000 + k
-                shapes.setdefault(sid, {}).setdefault(t, []).append(p)
-        if not shapes:
+    for li in range(animation.n_layers):
+        segs = animation.layer_segments(li)
+        if not segs:
             continue
-        groups = []
-        for sid in sorted(shapes):
-            items, position = _shape_items(shapes[sid], frames[0].scale, n, parsed)
-            items.append({"ty": "fl", "nm": "Fill", "c": _static(_rgba01(palette.colors[li])),
-                          "o": _static(100), "r": 2})
-            items.append(_transform_shape(position))
-            groups.append({"ty": "gr", "nm": f"shape {sid}", "it": items})
+        color = _rgba01(palette.colors[li])
+        groups = [_segment_group(seg, animation.scale, n, color, parsed) for seg in segs]
         layers.append({"ddd": 0, "ty": 4, "nm": f"layer{li:02d} {hex_color(palette.colors[li])}", "sr": 1,
                        "ks": _layer_transform(), "ao": 0, "shapes": groups, "ip": 0, "op": n, "st": 0, "bm": 0})
     if background_rect and palette.background is not None:

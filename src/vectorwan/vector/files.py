@@ -27,7 +27,7 @@ from vectorwan.vector.trace import svg_document
 MIN_COLORS, MAX_COLORS = 2, 64
 MAX_PIXELS = 600_000_000  # frames × height × width held in memory at once
 MAX_FRAMES = 2000  # about 2 minutes at 16 fps; every frame is traced, so more is refused up front
-MAX_REUSE = 0.2  # beyond a fifth of a shape's pixels, a reused trace is another shape
+MAX_TOLERANCE = 3.0  # source px of mean outline distance: beyond this a reused path is another shape
 OUTPUT_KINDS = {".svg": "svg", ".json": "lottie", ".lottie": "dotlottie", "": "folder"}
 DEFLICKER_EXTS = VIDEO_EXTS | {".gif", ".webp", ".png", ""}
 
@@ -96,8 +96,8 @@ def check_request(out: Path, options: VectorizeOptions, *, deflicker: str | None
         raise UserError(f"--scale {tr.scale} is out of range; use 1..4")
     if not 0 <= tr.filter_speckle <= 64:
         raise UserError(f"--speckle {tr.filter_speckle} is out of range; use 0..64")
-    if not 0 <= tr.reuse <= MAX_REUSE:  # (a NaN fails this too)
-        raise UserError(f"--reuse {tr.reuse} is out of range; use 0..{MAX_REUSE}")
+    if not 0 <= tr.tolerance <= MAX_TOLERANCE:  # (a NaN fails this too)
+        raise UserError(f"--tolerance {tr.tolerance} is out of range; use 0..{MAX_TOLERANCE}")
     if fps is not None and not 0 < fps <= 240:
         raise UserError(f"--fps {fps} is out of range; use a value in (0, 240]")
     if max_frames is not None and max_frames < 1:
@@ -132,7 +132,7 @@ def options_json(options: VectorizeOptions, *, fps: float | None, max_frames: in
     tr = options.trace
     return {"colors": options.colors, "max_colors": options.max_colors, "background": options.background,
             "order": options.order, "mode": tr.mode, "layering": tr.layering, "scale": tr.scale,
-            "speckle": tr.filter_speckle, "reuse": tr.reuse, "fps": fps, "max_frames": max_frames, "jobs": options.jobs}
+            "speckle": tr.filter_speckle, "tolerance": tr.tolerance, "fps": fps, "max_frames": max_frames, "jobs": options.jobs}
 
 
 def build_manifest(result: VectorizeResult, *, source: str, output: str, kind: str, options: dict,
@@ -141,8 +141,8 @@ def build_manifest(result: VectorizeResult, *, source: str, output: str, kind: s
     for i, color in enumerate(result.palette.colors):
         frames_with = sum(1 for f in result.frames if i < len(f.layers) and f.layers[i])
         layers.append({"id": f"layer{i:02d}", "index": i, "color": hex_color(color),
-                       "frames": frames_with, "shapes": result.tracking.shapes_per_layer[i]
-                       if i < len(result.tracking.shapes_per_layer) else 0})
+                       "frames": frames_with, "shapes": len({g.shape for g in result.animation.layer_segments(i)}),
+                       "segments": len(result.animation.layer_segments(i))})
     return {
         "tool": "vectorwan vectorize",
         "source": source,
@@ -163,7 +163,7 @@ def build_manifest(result: VectorizeResult, *, source: str, output: str, kind: s
         },
         "palette": result.palette.to_json(),
         "layers": layers,
-        "tracking": result.tracking.to_json(),
+        "tracking": result.tracking,
         "trace": result.trace.to_json(),
         "options": options,
         "fidelity": {
@@ -185,10 +185,10 @@ def write_outputs(result: VectorizeResult, out: Path, kind: str, *, source: str,
         if len(result.frames) == 1:
             body = svg_document(result.frames[0], pal, background_rect=bgr)
         else:
-            body = export.animated_svg(result.frames, pal, result.fps, background_rect=bgr)
+            body = export.animated_svg(result.animation, pal, result.fps, background_rect=bgr)
         texts[out.name] = body
     elif kind in ("lottie", "dotlottie"):
-        doc = export.lottie_document(result.frames, pal, result.fps, background_rect=bgr,
+        doc = export.lottie_document(result.animation, pal, result.fps, background_rect=bgr,
                                      name=Path(source).stem or "vectorwan")
         texts[out.name] = export.dotlottie(doc) if kind == "dotlottie" else json.dumps(doc, separators=(",", ":"))
     else:

@@ -1,14 +1,19 @@
-"""Clip → palette → traced frames → tracked shapes → fidelity, in memory (no files).
+"""Clip → palette → pieces → tracked segments → traced keys → animation → fidelity, in memory (no files).
 
-:func:`vectorize_clip` is the whole layer-wise pipeline: colour (one palette locked over the
-clip), shape (per-colour tracing of each frame, in parallel over frames) and motion (stable
-shape ids). :func:`vectorwan.vector.files.vectorize_file` reads a file and writes the result;
-tests and other modules can call this directly.
+:func:`vectorize_clip` is the whole layer-wise pipeline, in phases (each timed in ``seconds``): colour
+(one palette locked over the clip), *label* (every frame quantised at the traced scale and cut into
+pieces: one per colour layer per object; in parallel over frames), *track* (per colour layer, pieces
+matched over frames into segments, each a key moved by transforms: :mod:`.animate`; in parallel over
+layers), *trace* (each distinct key traced once; in parallel), and *fidelity* (each frame as written,
+rendered back; in parallel). :func:`vectorwan.vector.files.vectorize_file` reads a file and writes the
+result; tests and other modules can call this directly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import hashlib
 import multiprocessing as mp
 import os
 import signal
@@ -23,9 +28,9 @@ from vectorwan.frames import evenly_spaced
 from vectorwan.vector import fidelity
 from vectorwan.vector.palette import (AUTO_MAX_COLORS, TRANSPARENT, Palette, Quantizer, detect_background, fit_palette,
                                       sample_colors, stacking_order)
-from vectorwan.vector.trace import (WHITE, TraceCache, TracedFrame, TraceOptions, label_frame, render_svg, split_alpha,
-                                    svg_document, trace_labels)
-from vectorwan.vector.track import TrackStats, assign_shape_ids
+from vectorwan.vector.animate import Animation, Piece, Segment, finish, track_layer
+from vectorwan.vector.trace import (WHITE, TraceCache, TracedFrame, TracedPath, TraceOptions, label_frame, object_pieces,
+                                    render_svg, split_alpha, svg_document, trace_mask)
 
 BACKGROUND_MODES = ("auto", "transparent", "layer", "none")
 ORDERS = ("luminance", "area", "greedy")
@@ -49,7 +54,8 @@ class VectorizeOptions:
 @dataclass
 class VectorizeResult:
     palette: Palette
-    frames: list[TracedFrame]
+    frames: list[TracedFrame]  # each frame as written (views of the animation)
+    animation: Animation
     labels: np.ndarray  # T×H×W uint8 palette indices at source size (255 = transparent)
     fps: float
     width: int
@@ -58,7 +64,7 @@ class VectorizeResult:
     background_rect: bool  # the background is kept as its own bottom layer
     matte: tuple[int, int, int]  # colour the transparent parts are judged against
     fidelity: list[dict]
-    tracking: TrackStats
+    tracking: dict  # shapes, segments (= traces), keyframes, mean segment length
     trace: TraceOptions
     seconds: dict
 
@@ -123,7 +129,7 @@ def build_palette(frames: np.ndarray, opts: VectorizeOptions) -> Palette:
     return Palette(pal[order], background=bg, order=opts.order)
 
 
-# ----------------------------------------------------------------------------- per-frame work
+# ----------------------------------------------------------------------------- the phases' work
 _STATE: dict = {}
 
 
@@ -152,21 +158,39 @@ def _init_worker(state: dict, worker_process: bool = True, parent: int | None = 
     _STATE["cache"] = TraceCache()
 
 
-def _process_frame(t: int, frame: np.ndarray):
+def _label(frame: np.ndarray):
+    """One frame → its palette indices at source size and, per colour layer, its pieces (bit-packed)."""
     s = _STATE
     palette, opts, trace = s["palette"], s["options"], s["trace"]
     q = s["quantizer"]
     labels_hi = label_frame(frame, palette, q, scale=trace.scale, background=opts.background, opts=trace)
-    traced = trace_labels(labels_hi, len(palette), trace, scale=trace.scale, cache=s["cache"])
+    pieces = [[] for _ in range(len(palette))]
+    for i, x0, y0, *masks in object_pieces(labels_hi, len(palette), trace.layering, max(trace.filter_speckle, 1) ** 2):
+        pieces[i].append((x0, y0, masks[0].shape, *map(np.packbits, masks)))
     labels = labels_hi if trace.scale == 1 else label_frame(frame, palette, q, scale=1,
                                                              background=opts.background, opts=trace)
-    metrics = {"frame": t, "paths": traced.path_count}
-    if opts.fidelity:
-        svg = svg_document(traced, palette, background_rect=s["background_rect"])
-        h, w = frame.shape[:2]
-        rendered = render_svg(svg, w, h, background=s["matte"])
-        metrics.update(fidelity.frame_metrics(rendered, split_alpha(frame, s["matte"])[0]))
-    return traced, labels, metrics
+    return labels, pieces
+
+
+def _unpack(x0, y0, shape, *bits) -> Piece:
+    return Piece(x0, y0, *(np.unpackbits(b, count=shape[0] * shape[1]).reshape(shape).view(bool) for b in bits))
+
+
+def _track(layer: int, per_frame: list) -> list[Segment]:
+    trace, (h, w) = _STATE["trace"], _STATE["size"]
+    return track_layer(layer, [[_unpack(*p) for p in ps] for ps in per_frame], trace.tolerance * trace.scale,
+                       (w * trace.scale, h * trace.scale))
+
+
+def _trace_key(crop: np.ndarray) -> list[TracedPath]:
+    """A key's paths in its crop's pixels (cut into nearby shapes, each traced once per process)."""
+    return trace_mask(crop, _STATE["trace"], cache=_STATE["cache"])
+
+
+def _metrics(t: int, svg: str, frame: np.ndarray) -> dict:
+    h, w = frame.shape[:2]
+    rendered = render_svg(svg, w, h, background=_STATE["matte"])
+    return {"frame": t, **fidelity.frame_metrics(rendered, split_alpha(frame, _STATE["matte"])[0])}
 
 
 def _jobs(requested: int, n: int) -> int:
@@ -202,33 +226,68 @@ def vectorize_clip(frames: np.ndarray, fps: float, options: VectorizeOptions | N
     background_rect = palette.background is not None and opts.background == "layer"
     matte = tuple(palette.background) if (palette.background is not None and not has_alpha) else WHITE
 
-    state = {"palette": palette, "options": opts, "trace": trace,
+    state = {"palette": palette, "options": opts, "trace": trace, "size": (h, w),
              "background_rect": background_rect, "matte": matte}
     jobs = _jobs(opts.jobs, n)
-    t0 = time.perf_counter()
-    if jobs == 1:
-        _init_worker(state, worker_process=False)
-        results = [_process_frame(i, frames[i]) for i in range(n)]
-    else:
+    seconds = {"palette": round(t_palette, 3)}
+    with contextlib.ExitStack() as stack:
+        if jobs == 1:
+            _init_worker(state, worker_process=False)
+            run = lambda fn, *its: list(map(fn, *its))  # noqa: E731
+        else:
+            # spawn, not fork: a forked child can inherit OpenCV's thread pool mid-lock and hang
+            ex = stack.enter_context(ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"),
+                                                         initializer=_init_worker,
+                                                         initargs=(state, True, os.getpid())))
 
-        # spawn, not fork: a forked child can inherit OpenCV's thread pool mid-lock and hang
-        chunk = max(1, n // (jobs * 4))  # contiguous runs of frames: the trace cache sees neighbours
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                 initargs=(state, True, os.getpid())) as ex:
-            results = list(ex.map(_process_frame, range(n), frames, chunksize=chunk))
-    t_frames = time.perf_counter() - t0
+            def run(fn, *its):
+                size = len(its[0])
+                return list(ex.map(fn, *its, chunksize=max(1, size // (jobs * 4))))
 
-    traced = [r[0] for r in results]
-    labels = np.stack([r[1] for r in results])
-    metrics = [r[2] for r in results]
-    t0 = time.perf_counter()
-    stats = assign_shape_ids(traced)
-    t_track = time.perf_counter() - t0
-    for m, fr in zip(metrics, traced):
-        m["bytes"] = len(svg_document(fr, palette, background_rect=background_rect).encode("utf-8"))
-    return VectorizeResult(palette=palette, frames=traced, labels=labels, fps=float(fps), width=w, height=h,
-                           has_alpha=has_alpha, background_rect=background_rect, matte=matte,
-                           fidelity=metrics if opts.fidelity else [], tracking=stats, trace=trace,
-                           seconds={"palette": round(t_palette, 3), "frames": round(t_frames, 3),
-                                    "tracking": round(t_track, 3), "jobs": jobs,
-                                    "total": round(time.perf_counter() - t_all, 3)})
+        def phase(name, fn, *its):
+            t0 = time.perf_counter()
+            out = run(fn, *its)
+            seconds[name] = round(time.perf_counter() - t0, 3)
+            return out
+
+        labelled = phase("label", _label, list(frames))
+        labels = np.stack([lab for lab, _ in labelled])
+        per_layer = [[pieces[li] for _, pieces in labelled] for li in range(len(palette))]
+        del labelled
+        # the biggest layers first, so the two workers finish together
+        sizes = [sum(len(ps) for ps in layer) for layer in per_layer]
+        order = sorted(range(len(palette)), key=lambda li: -sizes[li])
+        tracked = phase("track", _track, order, [per_layer[li] for li in order])
+        del per_layer
+        segments = sorted((seg for segs in tracked for seg in segs), key=lambda g: (g.layer, g.start, g.shape))
+        # trace each distinct key once (a piece that holds still between segments is the same crop)
+        keys: dict[bytes, int] = {}
+        crops, seg_key = [], []
+        for seg in segments:
+            m = seg.key.mask
+            digest = hashlib.blake2b(np.packbits(m).tobytes() + repr(m.shape).encode(), digest_size=16).digest()
+            if digest not in keys:
+                keys[digest] = len(crops)
+                crops.append(m)
+            seg_key.append(keys[digest])
+        traces = phase("trace", _trace_key, crops)
+        for seg, k in zip(segments, seg_key):
+            x0, y0 = seg.key.x0, seg.key.y0
+            sc = trace.scale
+            seg.paths = [TracedPath(p.d, round(p.tx + x0, 4), round(p.ty + y0, 4),
+                                    ((p.bbox[0] + x0) / sc, (p.bbox[1] + y0) / sc,
+                                     (p.bbox[2] + x0) / sc, (p.bbox[3] + y0) / sc)) for p in traces[k]]
+            finish(seg, trace.scale, trace.tolerance)
+        animation = Animation(w, h, trace.scale, n, len(palette), segments)
+        views = [animation.frame(t) for t in range(n)]
+        docs = [svg_document(v, palette, background_rect=background_rect) for v in views]
+        metrics = (phase("fidelity", _metrics, list(range(n)), docs, list(frames)) if opts.fidelity
+                   else [{"frame": t} for t in range(n)])
+    for m, fr, doc in zip(metrics, views, docs):
+        m["paths"] = fr.path_count
+        m["bytes"] = len(doc.encode("utf-8"))
+    stats = animation.stats()
+    seconds.update({"jobs": jobs, "total": round(time.perf_counter() - t_all, 3)})
+    return VectorizeResult(palette=palette, frames=views, animation=animation, labels=labels, fps=float(fps),
+                           width=w, height=h, has_alpha=has_alpha, background_rect=background_rect, matte=matte,
+                           fidelity=metrics if opts.fidelity else [], tracking=stats, trace=trace, seconds=seconds)

@@ -2,10 +2,10 @@
 
 Each frame is upscaled (``scale``, bilinear) before it is quantised, so an anti-aliased edge
 becomes a sub-pixel boundary rather than a ring of in-between colours; the SVG is scaled back
-to the source size. Each colour layer is traced on its own with vtracer (binary mode) in
-"stacked" layering: the mask of layer *i* is every opaque pixel whose colour sits at *i* or
-above in the stacking order, so lower layers run under the upper ones and no seam can open
-between neighbouring colours. ("cutout" traces each colour's own pixels instead.)
+to the source size. Each colour layer is traced on its own with vtracer (binary mode); its mask
+(:func:`layer_masks`) runs a little under the colours above it in the stacking order ("overlap"), so
+no seam can open between neighbouring colours. ("stacked" puts every colour above it in the mask too,
+"cutout" traces each colour's own pixels.)
 
 Pure functions: :func:`trace_frame` (image + palette → SVG text) and :func:`render_svg`
 (SVG text → pixels) are what other modules (e.g. the evaluator) should reuse.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
 
 import cv2
@@ -36,7 +36,7 @@ class TraceOptions:
 
     scale: int = 2
     mode: str = "polygon"  # vtracer: "polygon" (straight segments) or "spline" (curves)
-    layering: str = "stacked"  # "stacked" (no seams) or "cutout" (each colour its own pixels)
+    layering: str = "overlap"  # "overlap" / "stacked" (no seams) or "cutout" (each colour its own pixels); layer_masks
     filter_speckle: int = 4  # vtracer: drop clusters smaller than this² (traced pixels)
     corner_threshold: int = 60
     length_threshold: float = 4.0
@@ -46,7 +46,8 @@ class TraceOptions:
     inset: float = 0.3  # move outlines this many traced pixels towards the fill (see inset_path)
     alpha_threshold: int = 128  # alpha ≥ this is opaque
     soft_alpha_min: int = 16  # alpha in [this, threshold) is opaque when it reads as a colour over the matte
-    reuse: float = 0.0  # a shape whose pixels differ from a recently traced one's by at most this share reuses its trace
+    tolerance: float = 0.25  # the size/fidelity knob (source px): a shape moved within this mean outline distance
+    # of an earlier one reuses that one's trace, moved (animate.py); 0: only identical shapes
 
     def vtracer_kwargs(self) -> dict:
         return dict(colormode="binary", mode=self.mode, filter_speckle=self.filter_speckle,
@@ -65,6 +66,13 @@ class TracedPath:
     ty: float
     bbox: tuple[float, float, float, float]  # x0, y0, x1, y1 in source pixels
     shape: int = -1  # stable shape id within its layer (set by tracking)
+    lin: tuple[float, float] | None = None  # (s·cos r, s·sin r): drawn rotated and scaled, then moved by (tx, ty)
+
+    def transform(self) -> str:
+        if self.lin is None or (abs(self.lin[0] - 1) < 1e-7 and abs(self.lin[1]) < 1e-7):
+            return f"translate({_fmt(self.tx)},{_fmt(self.ty)})"
+        a, b = self.lin
+        return f"matrix({_fmt(a, 6)} {_fmt(b, 6)} {_fmt(-b, 6)} {_fmt(a, 6)} {_fmt(self.tx)} {_fmt(self.ty)})"
 
 
 @dataclass
@@ -235,45 +243,13 @@ def _left_normals(e: np.ndarray) -> np.ndarray:
 
 
 class TraceCache:
-    """Traced shapes by pixel content, so a shape that holds still (or moves by whole pixels)
-    between frames is traced once. With ``opts.reuse`` > 0, a shape that differs from one of the
-    recent traces of the same size (±1 pixel) in at most that share of its pixels reuses that trace
-    (placed at its own crop): the fidelity/size knob, since a shape re-traced in every frame is a
-    new path in every frame. Bounded, least recently used out first."""
-
-    RECENT = 64  # traces compared with a shape that has no exact match
+    """Traced shapes by pixel content, so a shape that holds still (or moves by whole pixels) is traced
+    once. Bounded, least recently used out first."""
 
     def __init__(self, max_entries: int = 20_000):
         self.max_entries = max_entries
         self._d: OrderedDict = OrderedDict()
-        self._recent: deque = deque(maxlen=self.RECENT)
-        self.hits = self.misses = self.near = 0
-
-    def _similar(self, crop: np.ndarray, opts: TraceOptions):
-        """The recent trace whose pixels differ least from ``crop`` (within the budget), its shape
-        placed at the best of the offsets by which the two crops' sizes allow, moved to match."""
-        budget = opts.reuse * np.count_nonzero(crop)
-        h, w = crop.shape
-        best, best_diff = None, None  # (trace, dx, dy), its pixel difference
-        for other, val, o in self._recent:
-            oh, ow = other.shape
-            if o != opts or abs(oh - h) > 1 or abs(ow - w) > 1:
-                continue
-            for dy in (-1, 0, 1):  # where the other crop's origin sits in this one's pixels
-                for dx in (-1, 0, 1):
-                    y0, x0 = min(0, dy), min(0, dx)
-                    a = np.zeros((max(h, dy + oh) - y0, max(w, dx + ow) - x0), bool)
-                    b = a.copy()
-                    a[-y0:h - y0, -x0:w - x0] = crop
-                    b[dy - y0:dy - y0 + oh, dx - x0:dx - x0 + ow] = other
-                    diff = np.count_nonzero(a ^ b)
-                    if diff <= budget and (best_diff is None or diff < best_diff):
-                        best, best_diff = (val, dx, dy), diff
-        if best is None:
-            return None
-        val, dx, dy = best
-        return [(d, tx + dx, ty + dy, (bx0 + dx, by0 + dy, bx1 + dx, by1 + dy))
-                for d, tx, ty, (bx0, by0, bx1, by1) in val]
+        self.hits = self.misses = 0
 
     def get(self, crop: np.ndarray, opts: TraceOptions):
         key = (crop.shape, hashlib.blake2b(np.packbits(crop).tobytes(), digest_size=16).digest(), opts)
@@ -282,13 +258,8 @@ class TraceCache:
             self._d.move_to_end(key)
             self.hits += 1
             return val
-        val = self._similar(crop, opts) if opts.reuse > 0 else None
-        if val is not None:
-            self.near += 1
-        else:
-            self.misses += 1
-            val = _vtrace(crop, opts)
-            self._recent.append((crop, val, opts))  # only fresh traces: a reused one never drifts further
+        self.misses += 1
+        val = _vtrace(crop, opts)
         self._d[key] = val
         if len(self._d) > self.max_entries:
             self._d.popitem(last=False)
@@ -337,6 +308,28 @@ def mask_pieces(mask: np.ndarray, min_pixels: int = 1, block: int = BLOCK):
     return out
 
 
+def object_pieces(labels: np.ndarray, n_colors: int, layering: str = "overlap", min_pixels: int = 1):
+    """Yield (layer, x0, y0, mask, own, allowed) for every colour layer of every object: an object is a group
+    of nearby opaque shapes (:func:`mask_pieces` of the opaque pixels), its piece of a layer is that layer's
+    mask inside it, tight (+1 pixel); in the same crop, ``own`` is the colour's own pixels (what is seen of
+    it) and ``allowed`` where it may be drawn (its own pixels and those of the colours above it). All layers of one object move together, so
+    each is tracked whole."""
+    opaque = labels != TRANSPARENT
+    for ox, oy, region in mask_pieces(opaque, min_pixels):
+        h, w = region.shape
+        sub = labels[oy:oy + h, ox:ox + w]
+        for i, mask in layer_masks(sub, n_colors, layering):
+            mask &= region
+            own = (sub == i) & region
+            if np.count_nonzero(mask) < min_pixels or not own.any():
+                continue
+            rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+            y0, x0 = max(int(rows[0]) - 1, 0), max(int(cols[0]) - 1, 0)
+            y1, x1 = min(int(rows[-1]) + 2, h), min(int(cols[-1]) + 2, w)
+            allowed = region[y0:y1, x0:x1] & (sub[y0:y1, x0:x1] >= i) & (sub[y0:y1, x0:x1] != TRANSPARENT)
+            yield i, ox + x0, oy + y0, mask[y0:y1, x0:x1], own[y0:y1, x0:x1], allowed
+
+
 def trace_mask(mask: np.ndarray, opts: TraceOptions | None = None, *, scale: int = 1,
                cache: TraceCache | None = None) -> list[TracedPath]:
     """Trace a boolean mask with vtracer; returns paths in mask pixels (bbox in mask/scale).
@@ -354,19 +347,47 @@ def trace_mask(mask: np.ndarray, opts: TraceOptions | None = None, *, scale: int
     return out
 
 
-def layer_masks(labels: np.ndarray, n_colors: int, layering: str = "stacked"):
-    """Yield (index, mask) per palette colour that has pixels in ``labels``."""
-    if layering not in ("stacked", "cutout"):
-        raise ValueError(f"layering must be 'stacked' or 'cutout', got {layering!r}")
+LAYERINGS = ("overlap", "stacked", "cutout")
+OVERLAP = 5  # traced px by which a colour runs under the colours above it ("overlap" layering)
+
+
+def _enclosed(mask: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """The holes of ``mask`` (4-connected, not touching the border) that hold only ``allowed`` pixels."""
+    n, cc = cv2.connectedComponents((~mask).view(np.uint8), connectivity=4)
+    bad = np.bincount(cc[~allowed & ~mask].ravel(), minlength=n) > 0
+    bad[np.unique(np.concatenate([cc[0], cc[-1], cc[:, 0], cc[:, -1]]))] = True
+    bad[0] = True
+    return ~bad[cc] & ~mask
+
+
+def layer_masks(labels: np.ndarray, n_colors: int, layering: str = "overlap"):
+    """Yield (index, mask) per palette colour that has pixels in ``labels``.
+
+    * ``overlap``: the colour's own pixels, run OVERLAP pixels under the colours above it in the stacking
+      order, and its holes filled where they hold only colours above it: no seam can open between
+      neighbours (the lower colour shows under the upper one's anti-aliased edge, never the background),
+      and each edge is drawn where it is seen, not once per layer below it.
+    * ``stacked``: every opaque pixel whose colour sits at this one or above (each outline is repeated in
+      every layer beneath it).
+    * ``cutout``: each colour's own pixels only (hairline seams between neighbours).
+    """
+    if layering not in LAYERINGS:
+        raise ValueError(f"layering must be one of {LAYERINGS}, got {layering!r}")
     present = np.bincount(labels.ravel(), minlength=256)
     opaque = labels != TRANSPARENT
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * OVERLAP + 1, 2 * OVERLAP + 1))
     for i in range(n_colors):
         if present[i] == 0:
             continue
         if layering == "cutout":
             yield i, labels == i
-        else:
+        elif layering == "stacked":
             yield i, opaque & (labels >= i)
+        else:
+            own = labels == i
+            above = opaque & (labels > i)
+            mask = own | (cv2.dilate(own.view(np.uint8), disk).view(bool) & above)
+            yield i, mask | _enclosed(mask, above)
 
 
 def trace_labels(labels: np.ndarray, n_colors: int, opts: TraceOptions | None = None, *,
@@ -381,8 +402,9 @@ def trace_labels(labels: np.ndarray, n_colors: int, opts: TraceOptions | None = 
 
 
 # ----------------------------------------------------------------------------- SVG text
-def _fmt(v: float) -> str:
-    return f"{v:.4f}".rstrip("0").rstrip(".")
+def _fmt(v: float, digits: int = 4) -> str:
+    out = f"{v:.{digits}f}".rstrip("0").rstrip(".")
+    return "0" if out == "-0" else out
 
 
 def frame_body(frame: TracedFrame, palette: Palette, *, id_prefix: str = "", indent: str = "") -> str:
@@ -395,7 +417,7 @@ def frame_body(frame: TracedFrame, palette: Palette, *, id_prefix: str = "", ind
                      f'fill="{hex_color(palette.colors[i])}">')
         for p in paths:
             sid = f' data-shape="{p.shape}"' if p.shape >= 0 else ""
-            lines.append(f'{indent} <path{sid} transform="translate({_fmt(p.tx)},{_fmt(p.ty)})" d="{p.d}"/>')
+            lines.append(f'{indent} <path{sid} transform="{p.transform()}" d="{p.d}"/>')
         lines.append(f"{indent}</g>")
     return "\n".join(lines)
 

@@ -1,19 +1,10 @@
-"""Motion layer: give every traced shape an id that stays the same while it moves.
-
-Colour layers are stable by construction (one palette, fixed stacking order). Within a
-colour layer, a shape (one traced path: an outline with its holes) is matched to the shapes
-of the same layer in the previous frames by bounding-box overlap (IoU), then — for shapes
-that moved further than their own size — by nearest centre among shapes of similar area.
-Unmatched shapes get new ids. Ids are small integers per layer, in order of first appearance.
+"""Matching boxes from one frame to the next: by overlap (IoU), then, for shapes that moved further
+than their own size, by nearest centre among boxes of similar area. :mod:`.animate` tracks pieces with it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-
-from vectorwan.vector.trace import TracedFrame
 
 
 def bbox_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -78,47 +69,3 @@ def match_boxes(prev: np.ndarray, cur: np.ndarray, *, min_iou: float = 0.1,
             if np.isfinite(cost[r, c]):
                 out[int(free_c[c])] = int(free_p[r])
     return out
-
-
-@dataclass
-class TrackStats:
-    shapes_per_layer: list[int]  # distinct ids per colour layer
-    mean_track_length: float  # frames per id, averaged over ids
-
-    def to_json(self) -> dict:
-        return {"shapes_per_layer": self.shapes_per_layer, "shapes": int(sum(self.shapes_per_layer)),
-                "mean_track_length": round(self.mean_track_length, 3)}
-
-
-def assign_shape_ids(frames: list[TracedFrame], *, memory: int = 2, **match_kw) -> TrackStats:
-    """Set ``TracedPath.shape`` on every path of every frame (in place) and sort each layer's
-    paths by id, so a shape keeps its id and its place while it moves.
-
-    ``memory``: a shape that vanished for up to this many frames can take its id back.
-    """
-    n_layers = max((len(f.layers) for f in frames), default=0)
-    shapes_per_layer, lengths = [], []
-    for li in range(n_layers):
-        next_id = 0
-        alive: dict[int, tuple[tuple, int]] = {}  # id -> (bbox, last frame seen)
-        seen: dict[int, int] = {}
-        for t, frame in enumerate(frames):
-            paths = frame.layers[li] if li < len(frame.layers) else []
-            ids = [k for k, (_, last) in alive.items() if t - last <= memory]
-            # prefer shapes seen in the previous frame, then older ones
-            ids.sort(key=lambda k: (t - alive[k][1], k))
-            boxes = np.array([alive[k][0] for k in ids], np.float64).reshape(-1, 4)
-            cur = np.array([p.bbox for p in paths], np.float64).reshape(-1, 4)
-            m = match_boxes(boxes, cur, **match_kw)
-            for c, p in enumerate(paths):
-                if c in m:
-                    p.shape = ids[m[c]]
-                else:
-                    p.shape = next_id
-                    next_id += 1
-                alive[p.shape] = (tuple(p.bbox), t)
-                seen[p.shape] = seen.get(p.shape, 0) + 1
-            paths.sort(key=lambda p: p.shape)
-        shapes_per_layer.append(next_id)
-        lengths += list(seen.values())
-    return TrackStats(shapes_per_layer, float(np.mean(lengths)) if lengths else 0.0)
