@@ -6,7 +6,8 @@ with --clip, that clip instead, e.g. benchmarks/make_tiger_clip.py's, at frames 
 and the worst frame of the fidelity report).
 
     .venv/bin/python benchmarks/bench_players.py      # after `make test` installed the players
-    .venv/bin/python benchmarks/bench_players.py --clip runs/bench_tiger/tiger_81x512x640.mp4
+    .venv/bin/python benchmarks/bench_players.py --clip runs/bench_tiger/tiger_81x512x640.mp4 \
+        --sheet docs/img/vectorize_tiger_players.png
 
 Prints a markdown table (docs/vectorize.md, "Players").
 """
@@ -41,7 +42,25 @@ MORE = {f"toy {c} {s} {m}": (lambda c=c, s=s, m=m: toy_clip(c, s, m, seed=7).fra
                         ("yellow", "triangle", "moving left")]}
 
 
-def _row(name: str, clip: np.ndarray, res, frames: list[int]) -> str:
+def _sheet(path: str, clip: np.ndarray, res, frames: list[int], d: Path) -> None:
+    """Rows: the source, lottie-web (svg), rlottie, Chromium's SMIL; columns: the sampled frames."""
+    anim = rl.LottieAnimation.from_file(str(d / "clip.json"))
+    rows = [[clip[t][..., :3] for t in frames],
+            [_on_white(np.asarray(Image.open(d / f"svg-{t}.png").convert("RGBA"))) for t in frames],
+            [_on_white(np.asarray(anim.render_pillow_frame(frame_num=t).convert("RGBA"))) for t in frames],
+            [_on_white(np.asarray(Image.open(d / f"smil-{t}.png").convert("RGBA"))) for t in frames]]
+    gap = 12  # grey lines between frames and between rows
+
+    def join(ims, axis):
+        sep = np.full((ims[0].shape[0], gap, 3) if axis == 1 else (gap, ims[0].shape[1], 3), 160, np.uint8)
+        return np.concatenate([x for im in ims for x in (im, sep)][:-1], axis)
+
+    img = join([join(r, 1) for r in rows], 0)
+    h, w = img.shape[:2]
+    Image.fromarray(img).resize((w // 3, h // 3), Image.LANCZOS).save(path)
+
+
+def _row(name: str, clip: np.ndarray, res, frames: list[int], sheet: str | None = None) -> str:
     d = Path(tempfile.mkdtemp())
     path = d / "clip.json"
     doc = lottie_document(res.animation, res.palette, 16)
@@ -65,6 +84,8 @@ def _row(name: str, clip: np.ndarray, res, frames: list[int]) -> str:
                  for r in ("svg", "canvas", "thorvg", "smil")]
         shown.insert(3, _on_white(np.asarray(anim.render_pillow_frame(frame_num=t).convert("RGBA"))))
         rows.append([psnr(ref, src)] + [v for s in shown for v in (psnr(s, src), psnr(s, ref))])
+    if sheet:
+        _sheet(sheet, clip, res, frames, d)
     m = np.min(np.array(rows), axis=0)
     return (f"| {name} | {m[0]:.1f} | " + " | ".join(f"{m[i]:.1f} / {m[i + 1]:.1f}" for i in (1, 3, 5, 7, 9))
             + f" | {len(errors)} |")
@@ -73,6 +94,8 @@ def _row(name: str, clip: np.ndarray, res, frames: list[int]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clip", default=None, help="a clip to vectorize and play instead of the test clips")
+    ap.add_argument("--sheet", default=None, help="with --clip: write a contact sheet (source, lottie-web, "
+                                                  "rlottie, SMIL × the sampled frames) to this PNG")
     args = ap.parse_args()
     print("| clip | cairosvg vs source | lottie-web svg: source / vector | lottie-web canvas: source / vector "
           "| ThorVG: source / vector | rlottie: source / vector | Chromium SMIL: source / vector | player errors |")
@@ -81,7 +104,7 @@ def main() -> None:
         clip = read_frames(args.clip).frames
         res = vectorize_clip(clip, 16, VectorizeOptions(jobs=2))
         worst = min(range(len(clip)), key=lambda t: res.fidelity[t]["psnr"])
-        print(_row(Path(args.clip).name, clip, res, sorted(set(_frames(len(clip))) | {worst})), flush=True)
+        print(_row(Path(args.clip).name, clip, res, sorted(set(_frames(len(clip))) | {worst}), args.sheet), flush=True)
         return
     for name, make in {**CLIPS, **MORE}.items():
         clip = make()

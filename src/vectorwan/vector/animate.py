@@ -1,17 +1,22 @@
 """Motion layer: pieces tracked across frames become segments, each one trace moved by transform keyframes.
 
-A *piece* is one group of nearby shapes of one colour layer in one frame (:func:`.trace.mask_pieces`),
-at the traced resolution. Per layer, each piece is matched to a piece of the previous frame (bounding-box
-overlap, then nearest centre: :func:`.track.match_boxes`). A matched piece continues that track's
-current *segment* when the segment's key piece, moved by a similarity transform (translation, rotation,
-uniform scale, from the two pieces' image moments), covers it within the tolerance:
+A *piece* is one object's mask in one colour layer in one frame (:func:`.trace.object_pieces`), at the
+traced resolution, with what is seen of it (the colour's own pixels) and where it may be drawn (its own
+pixels and those of the colours above). Per layer, each piece is matched to a piece of the previous
+frame (bounding-box overlap, then nearest centre: :func:`.track.match_boxes`). A matched piece continues
+that track's current *segment* when the segment's key piece, moved by a similarity transform (translation,
+rotation, uniform scale, from the two pieces' image moments; for a piece cut by the frame's edge, from its
+velocity, refined on what the frame shows), draws it within the tolerance:
 
-    boundary error = |key moved △ piece| / boundary length of the piece ≤ tolerance
+    error = |seen pixels it leaves out| + |pixels it draws where the colour may not be|
+            ────────────────────────────────────────────────────────────────────────── ≤ tolerance
+                               length of the seen outline
 
-which is the mean distance between the two outlines, in pixels. Otherwise the piece starts a new segment
-and is its key. Only keys are traced. Each segment's per-frame transforms are then thinned to the
-keyframes that linear interpolation reproduces within the tolerance (time-wise Douglas-Peucker), so a
-constant motion costs two keyframes and a player interpolates between them, also between source frames.
+the mean distance between the outlines, in pixels, with no difference anywhere thicker than
+2 × LOCAL × the tolerance. Otherwise the piece starts a new segment and is its key. Only keys are
+traced. Each segment's per-frame transforms are then thinned to the keyframes that linear interpolation
+reproduces within the tolerance (time-wise Douglas-Peucker), so a constant motion costs two keyframes and
+a player interpolates between them, also between source frames.
 
 An animation is therefore: per colour layer, segments; a segment is a static path (its key's trace), the
 frames it is shown in, an anchor (its key's centroid) and position / rotation / scale keyframes. The
@@ -36,7 +41,7 @@ MIN_ANISOTROPY = 0.12  # below this, a piece's orientation from its moments is n
 
 @dataclass
 class Piece:
-    """One group of nearby shapes of one layer in one frame: a boolean crop at ``(x0, y0)`` (traced px)."""
+    """One object's mask in one colour layer in one frame: boolean crops at ``(x0, y0)`` (traced px)."""
 
     x0: int
     y0: int
@@ -165,8 +170,6 @@ class Segment:
                 return tuple(x + u * (y - x) for x, y in zip(a[1:], b[1:]))
         return ks[-1][1:]
 
-    def is_rigid_identity(self) -> bool:
-        return all(abs(k[3]) < 1e-9 and abs(k[4] - 1) < 1e-9 for k in self.keys)
 
 
 def _touches(piece: Piece, frame: tuple[int, int] | None) -> bool:
