@@ -73,7 +73,9 @@ def summary_line(result: VectorizeResult, written: list[Path], seconds: float) -
            if "psnr" in s else "")
     return (f"vectorize: {t} frame{'s' if t != 1 else ''} {result.width}x{result.height} → {len(result.palette)} "
             f"colour{'s' if len(result.palette) != 1 else ''}, "
-            f"{s['paths_total']} paths{fid}; wrote {', '.join(str(f) for f in written)} in {seconds:.1f} s")
+            f"{result.tracking['segments']} traced shapes moved by {result.tracking['keyframes']} keyframes "
+            f"({s['paths_total']} paths drawn over the frames){fid}; wrote {', '.join(str(f) for f in written)} "
+            f"in {seconds:.1f} s")
 
 
 # ----------------------------------------------------------------------------- validation
