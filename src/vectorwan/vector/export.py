@@ -17,13 +17,13 @@ structure: per colour layer, segments, each one static path (its key's trace) mo
 from __future__ import annotations
 
 import io
-import math
 import json
+import math
 import re
 import zipfile
 
-from vectorwan.vector.palette import Palette, hex_color
 from vectorwan.vector.animate import Animation, Segment
+from vectorwan.vector.palette import Palette, hex_color
 from vectorwan.vector.trace import TracedPath, _fmt, svg_document
 
 __all__ = ["svg_document", "animated_svg", "lottie_document", "dotlottie", "parse_path"]
@@ -176,8 +176,8 @@ def _static(v):
     return {"a": 0, "k": v}
 
 
-def _transform_shape(position: dict | None = None) -> dict:
-    return {"ty": "tr", "nm": "Transform", "p": position or _static([0, 0]), "a": _static([0, 0]),
+def _transform_shape() -> dict:
+    return {"ty": "tr", "nm": "Transform", "p": _static([0, 0]), "a": _static([0, 0]),
             "s": _static([100, 100]), "r": _static(0), "o": _static(100), "sk": _static(0), "sa": _static(0)}
 
 
@@ -222,9 +222,10 @@ def _segment_group(seg: Segment, scale: int, n: int, color: list[float], parsed:
     keyframes and an opacity that shows it only during its frames."""
     items = []
     for p in seg.paths:
-        if p.d not in parsed or parsed[p.d][0] != (p.tx, p.ty):
-            parsed[p.d] = ((p.tx, p.ty), parse_path(p, scale))
-        items += [{"ty": "sh", "nm": f"path {j}", "ks": _static(b)} for j, b in enumerate(parsed[p.d][1], len(items))]
+        key = (p.d, p.tx, p.ty)
+        if key not in parsed:
+            parsed[key] = parse_path(p, scale)
+        items += [{"ty": "sh", "nm": f"path {j}", "ks": _static(b)} for j, b in enumerate(parsed[key], len(items))]
     items.append({"ty": "fl", "nm": "Fill", "c": _static(color), "o": _static(100), "r": 2})
     items.append({"ty": "tr", "nm": "Transform", "a": _static([round(seg.anchor[0], 3), round(seg.anchor[1], 3)]),
                   "p": _keyed([(k[0], [k[1], k[2]]) for k in seg.keys], _LINEAR_P),
@@ -241,7 +242,7 @@ def lottie_document(animation: Animation, palette: Palette, fps: float, *,
     if n < 1:
         raise ValueError("no frames")
     w, h = animation.width, animation.height
-    layers, parsed = [], {}  # parsed: path data → beziers, each distinct path parsed once
+    layers, parsed = [], {}  # parsed: (path data, offset) → beziers, each distinct placed path parsed once
     for li in range(animation.n_layers):
         segs = animation.layer_segments(li)
         if not segs:

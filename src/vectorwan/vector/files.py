@@ -142,9 +142,9 @@ def build_manifest(result: VectorizeResult, *, source: str, output: str, kind: s
     layers = []
     for i, color in enumerate(result.palette.colors):
         frames_with = sum(1 for f in result.frames if i < len(f.layers) and f.layers[i])
+        segs = result.animation.layer_segments(i)
         layers.append({"id": f"layer{i:02d}", "index": i, "color": hex_color(color),
-                       "frames": frames_with, "shapes": len({g.shape for g in result.animation.layer_segments(i)}),
-                       "segments": len(result.animation.layer_segments(i))})
+                       "frames": frames_with, "shapes": len({g.shape for g in segs}), "segments": len(segs)})
     return {
         "tool": "vectorwan vectorize",
         "source": source,

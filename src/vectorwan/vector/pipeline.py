@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import multiprocessing as mp
 import os
 import signal
@@ -29,8 +28,8 @@ from vectorwan.vector import fidelity
 from vectorwan.vector.palette import (AUTO_MAX_COLORS, TRANSPARENT, Palette, Quantizer, detect_background, fit_palette,
                                       sample_colors, stacking_order)
 from vectorwan.vector.animate import Animation, Piece, Segment, finish, track_layer
-from vectorwan.vector.trace import (WHITE, TraceCache, TracedFrame, TracedPath, TraceOptions, label_frame, object_pieces,
-                                    render_svg, split_alpha, svg_document, trace_mask)
+from vectorwan.vector.trace import (WHITE, TraceCache, TracedFrame, TracedPath, TraceOptions, label_frame, mask_key,
+                                    object_pieces, render_svg, split_alpha, svg_document, trace_mask)
 
 BACKGROUND_MODES = ("auto", "transparent", "layer", "none")
 ORDERS = ("luminance", "area", "greedy")
@@ -226,8 +225,7 @@ def vectorize_clip(frames: np.ndarray, fps: float, options: VectorizeOptions | N
     background_rect = palette.background is not None and opts.background == "layer"
     matte = tuple(palette.background) if (palette.background is not None and not has_alpha) else WHITE
 
-    state = {"palette": palette, "options": opts, "trace": trace, "size": (h, w),
-             "background_rect": background_rect, "matte": matte}
+    state = {"palette": palette, "options": opts, "trace": trace, "size": (h, w), "matte": matte}
     jobs = _jobs(opts.jobs, n)
     seconds = {"palette": round(t_palette, 3)}
     with contextlib.ExitStack() as stack:
@@ -261,15 +259,13 @@ def vectorize_clip(frames: np.ndarray, fps: float, options: VectorizeOptions | N
         del per_layer
         segments = sorted((seg for segs in tracked for seg in segs), key=lambda g: (g.layer, g.start, g.shape))
         # trace each distinct key once (a piece that holds still between segments is the same crop)
-        keys: dict[bytes, int] = {}
+        keys: dict[tuple, int] = {}
         crops, seg_key = [], []
         for seg in segments:
-            m = seg.key.mask
-            digest = hashlib.blake2b(np.packbits(m).tobytes() + repr(m.shape).encode(), digest_size=16).digest()
-            if digest not in keys:
-                keys[digest] = len(crops)
-                crops.append(m)
-            seg_key.append(keys[digest])
+            k = keys.setdefault(mask_key(seg.key.mask), len(crops))
+            if k == len(crops):
+                crops.append(seg.key.mask)
+            seg_key.append(k)
         traces = phase("trace", _trace_key, crops)
         for seg, k in zip(segments, seg_key):
             x0, y0 = seg.key.x0, seg.key.y0

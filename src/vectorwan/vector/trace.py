@@ -242,6 +242,11 @@ def _left_normals(e: np.ndarray) -> np.ndarray:
     return np.stack([-e[:, 1], e[:, 0]], 1)
 
 
+def mask_key(crop: np.ndarray) -> tuple:
+    """A boolean crop's identity by content: its shape and a hash of its pixels."""
+    return crop.shape, hashlib.blake2b(np.packbits(crop).tobytes(), digest_size=16).digest()
+
+
 class TraceCache:
     """Traced shapes by pixel content, so a shape that holds still (or moves by whole pixels) is traced
     once. Bounded, least recently used out first."""
@@ -252,7 +257,7 @@ class TraceCache:
         self.hits = self.misses = 0
 
     def get(self, crop: np.ndarray, opts: TraceOptions):
-        key = (crop.shape, hashlib.blake2b(np.packbits(crop).tobytes(), digest_size=16).digest(), opts)
+        key = (*mask_key(crop), opts)
         val = self._d.get(key)
         if val is not None:
             self._d.move_to_end(key)
@@ -349,6 +354,7 @@ def trace_mask(mask: np.ndarray, opts: TraceOptions | None = None, *, scale: int
 
 LAYERINGS = ("overlap", "stacked", "cutout")
 OVERLAP = 5  # traced px by which a colour runs under the colours above it ("overlap" layering)
+_OVERLAP_DISK = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * OVERLAP + 1, 2 * OVERLAP + 1))
 
 
 def _enclosed(mask: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -375,7 +381,6 @@ def layer_masks(labels: np.ndarray, n_colors: int, layering: str = "overlap"):
         raise ValueError(f"layering must be one of {LAYERINGS}, got {layering!r}")
     present = np.bincount(labels.ravel(), minlength=256)
     opaque = labels != TRANSPARENT
-    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * OVERLAP + 1, 2 * OVERLAP + 1))
     for i in range(n_colors):
         if present[i] == 0:
             continue
@@ -386,7 +391,7 @@ def layer_masks(labels: np.ndarray, n_colors: int, layering: str = "overlap"):
         else:
             own = labels == i
             above = opaque & (labels > i)
-            mask = own | (cv2.dilate(own.view(np.uint8), disk).view(bool) & above)
+            mask = own | (cv2.dilate(own.view(np.uint8), _OVERLAP_DISK).view(bool) & above)
             yield i, mask | _enclosed(mask, above)
 
 
