@@ -31,6 +31,6 @@ def tiny_overrides(out: Path, data: Path, steps: int = 6, **extra) -> list[str]:
     # one cache per dataset, shared by the runs of a test module (entries are keyed by content)
     o = [f'output_dir="{out}"', f'data.path="{data}"', f'cache.dir="{Path(data).parent / (Path(data).name + "-cache")}"', 'model.path="tiny"', "model.max_sequence_length=32",
          "data.resolution=[32, 32]", 'data.trigger="blobby_tok"', f"train.max_steps={steps}",
-         'train.mixed_precision="no"', "train.gradient_checkpointing=false", "train.learning_rate=1e-3",
+         'train.mixed_precision="no"', "memory.checkpoint_every=0", "train.learning_rate=1e-3",
          "lora.rank=4", "lora.alpha=4.0"]
     return o + [f"{k}={v}" for k, v in extra.items()]

@@ -22,7 +22,7 @@ def test_reference_recipe_preset_is_verbatim():
     assert cfg.train.learning_rate == 5e-5 and cfg.train.steps_per_epoch == 500 and cfg.train.epochs == 5
     assert cfg.total_steps == 2500
     assert cfg.data.resolution == [512, 512] and cfg.train.mixed_precision == "bf16"
-    assert cfg.train.gradient_checkpointing and cfg.data.trigger == "tigersticker_unique001"
+    assert cfg.memory.mode == "default" and cfg.memory.checkpoint_every is None and cfg.data.trigger == "tigersticker_unique001"
     assert "Wan2.1-T2V-1.3B" in cfg.model.path
     # plus the supervision with the weights the ablation chose (docs/losses.md): shape + colour at low noise
     vl = cfg.vector_loss
@@ -40,7 +40,10 @@ def test_overrides_parse_toml_values_and_bare_strings():
     ("train.bogus=1", "unknown config key 'train.bogus'"),
     ("bogus=1", "unknown config key 'bogus'"),
     ("train.max_steps=1.5", "train.max_steps: expected int"),
-    ("train.gradient_checkpointing=1", "expected bool"),
+    ("memory.fp8_base=1", "expected bool"),
+    ("train.gradient_checkpointing=true", "has moved: use memory.checkpoint_every"),
+    ("memory.checkpoint_every=-1", "memory.checkpoint_every must be ≥ 0"),
+    ("memory.mode=\"small\"", "memory.mode: expected 'default'"),
     ("train.mixed_precision=\"fp8\"", "train.mixed_precision"),
     ("lora.targets=[\"q\", \"nope\"]", "unknown module 'nope'"),
     ("data.resolution=[500, 512]", "multiple of 16"),

@@ -28,7 +28,7 @@ def test_init_base_then_two_full_steps_on_toy_world(tmp_path):
     cfg = load_config(None, [f'output_dir="{tmp_path / "dit"}"', f'model.path="{base}"', f'data.path="{data}"',
                              "data.resolution=[32, 32]", "data.num_frames=9", "model.max_sequence_length=32",
                              'train.mode="full"', "train.max_steps=2", 'train.mixed_precision="no"',
-                             "train.gradient_checkpointing=false", "train.batch_size=2"])
+                             "memory.checkpoint_every=0", "train.batch_size=2"])
     r = train(cfg, progress=False)
     from diffusers import WanTransformer3DModel
 

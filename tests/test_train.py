@@ -297,12 +297,13 @@ def test_golden_losses_of_a_4_step_tiny_run(tmp_path, mode):
 
 def test_the_loras_initial_weights_depend_on_the_seed_alone():
     """Whatever ran before in the process (``vectorwan ablate`` trains variants in one) leaves the init alone."""
+    from vectorwan.train import memory
     from vectorwan.train.loop import LoraWeights, setup_model
 
     def init(seed, noise):
         cfg = load_config(None, ['model.path="tiny"', f"seed={seed}"])
         torch.randn(noise)  # other work first
-        model, _ = setup_model(cfg, loading.resolve("tiny"), LoraWeights(cfg))
+        model, _ = setup_model(cfg, loading.resolve("tiny"), LoraWeights(cfg), memory.settings(cfg.memory))
         return {k: v for k, v in model.state_dict().items() if "lora_A" in k}
 
     a, b, c = init(1, 10), init(1, 999), init(2, 10)

@@ -18,6 +18,8 @@ from vectorwan.errors import UserError, os_error_line
 # verb -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("vectorwan.commands.train", "train a LoRA from a TOML config"),
+    "bench": ("vectorwan.commands.bench", "time the training step of a config and measure its peak memory"),
+    "plan": ("vectorwan.commands.plan", "predict the training step's peak memory in each memory mode"),
     "cache": ("vectorwan.commands.cache", "encode VAE latents and text embeddings once"),
     "data": ("vectorwan.commands.data", "check a dataset and print its report"),
     "model": ("vectorwan.commands.model", "export / inspect base models"),

@@ -25,7 +25,7 @@ LORA_TARGETS_SEED = ["q", "k", "v", "o", "ffn.0", "ffn.2"]
 
 @dataclass
 class ModelConfig:
-    path: str = "tiny"  # "tiny" | diffusers folder | hub id | folder with the original Wan 3-file layout
+    path: str = "tiny"  # "tiny" | "toy" | diffusers folder | hub id | original Wan layout | "random:Wan2.1-T2V-1.3B"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # weights of the frozen base
     max_sequence_length: int = 512  # text tokens (Wan uses 512)
 
@@ -71,7 +71,6 @@ class TrainConfig:
     lr_scheduler: Literal["constant", "linear", "cosine"] = "constant"
     warmup_steps: int = 0
     mixed_precision: Literal["no", "bf16", "fp16"] = "bf16"
-    gradient_checkpointing: bool = True
     timestep_sampling: Literal["shifted_uniform", "logit_normal", "uniform"] = "shifted_uniform"
     shift: float = 5.0
     logit_mean: float = 0.0
@@ -80,6 +79,26 @@ class TrainConfig:
     max_timestep: float = 1.0
     save_every: int = 500
     keep_checkpoints: int = 2
+
+
+MEMORY_MODES = ("default", "fast", "fp8", "offload", "auto")
+ATTENTION_BACKENDS = ("native", "flash", "_flash_3", "sage", "xformers", "flex", "_native_flash", "_native_efficient",
+                      "_native_cudnn", "_native_math")
+
+
+@dataclass
+class MemoryConfig:
+    # how the training step spends memory and time (train/memory.py, docs/performance.md); a knob left out
+    # takes the mode's value, a knob given wins over the mode
+    mode: Literal["default", "fast", "fp8", "offload", "auto"] = "default"  # a preset of the knobs; auto: the fastest that fits vram_gb (vectorwan plan)
+    vram_gb: float = 0.0  # the budget of mode auto, in GiB (0: the device's own memory)
+    checkpoint_every: int | None = None  # gradient checkpointing of every k-th block (1: all, the recipe's; 0: off)
+    fp8_base: bool | None = None  # store the frozen base's block weights in fp8 (e4m3), computed in the base dtype
+    lora_dtype: Literal["float32", "bfloat16"] | None = None  # the trained LoRA weights, their gradients and Adam state
+    offload_activations: bool | None = None  # keep what the backward needs (the checkpointed block inputs) in CPU memory
+    attention: Literal[ATTENTION_BACKENDS] = "native"  # diffusers attention backend (flash, sage, ... need their packages)
+    compile: bool = False  # torch.compile each transformer block (diffusers compile_repeated_blocks)
+    collapse_padding: bool = False  # attend to Wan's zero text padding as one key (exact; models/padding.py)
 
 
 @dataclass
@@ -125,6 +144,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     vector_loss: VectorLossConfig = field(default_factory=VectorLossConfig)
@@ -189,12 +209,18 @@ def _coerce(value, tp, where: str):
     raise TypeError(f"unsupported config type {tp} at {where}")
 
 
+MOVED = {"train.gradient_checkpointing": "memory.checkpoint_every (1: every block, the recipe's; 0: off)"}
+
+
 def _build(cls, data: dict, where: str):
     if not isinstance(data, dict):
         raise UserError(f"{where or 'config'}: expected a table, got {data!r}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
+    for name in unknown:
+        if (key := f"{where}.{name}" if where else name) in MOVED:
+            raise UserError(f"config key '{key}' has moved: use {MOVED[key]}")
     if unknown:
         key = f"{where}.{unknown[0]}" if where else unknown[0]
         close = difflib.get_close_matches(unknown[0], names, n=1)
@@ -264,6 +290,11 @@ def validate(cfg: Config) -> Config:
         (t.keep_checkpoints >= 1, "train.keep_checkpoints must be ≥ 1"),
         (all(w >= 0 for w in (cfg.vector_loss.shape, cfg.vector_loss.colour, cfg.vector_loss.motion)),
          "vector_loss.shape, vector_loss.colour and vector_loss.motion must be ≥ 0 (0 = off)"),
+        (cfg.memory.checkpoint_every is None or cfg.memory.checkpoint_every >= 0,
+         "memory.checkpoint_every must be ≥ 0 (1: every block, k: every k-th, 0: off)"),
+        (cfg.memory.vram_gb >= 0, "memory.vram_gb must be ≥ 0 (0: the device's own memory)"),
+        (not (t.mode == "full" and cfg.memory.fp8_base), "memory.fp8_base stores the frozen base in fp8; train.mode "
+         "= \"full\" trains every weight: use one or the other"),
         (len(t.adam_betas) == 2 and all(0 <= b < 1 for b in t.adam_betas),
          "train.adam_betas: give two numbers in [0, 1), e.g. [0.9, 0.999]"),
     ]

@@ -2,6 +2,9 @@
 
 ``--model`` / ``[model] path`` accepts:
   * ``tiny`` — the embedded tiny model (:mod:`vectorwan.models.tiny`), built from a fixed seed;
+  * ``random:Wan2.1-T2V-1.3B`` (and the other names of :mod:`vectorwan.models.architectures`) — the
+    real transformer architecture with random weights, for ``bench`` and ``plan`` (no VAE, no text
+    encoder);
   * ``toy`` — the shipped toy base (a diffusers folder in the package, pre-trained on the toy
     world, :mod:`vectorwan.toy`);
   * a diffusers-format folder (``model_index.json``, ``transformer/``, ``vae/``, ...);
@@ -23,7 +26,7 @@ from pathlib import Path
 from vectorwan import sampling
 from vectorwan.atomic import atomic_path, check_output
 from vectorwan.errors import UserError
-from vectorwan.models import tiny, wan_original
+from vectorwan.models import architectures, tiny, wan_original
 
 PARTS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 ORIGINAL_T5 = "models_t5_umt5-xxl-enc-bf16.pth"
@@ -42,11 +45,13 @@ def own_model_entry(name: str) -> bool:
 
 @dataclass(frozen=True)
 class ModelSource:
-    kind: str  # tiny | toy | diffusers | hub | original
+    kind: str  # tiny | toy | random | diffusers | hub | original
     location: str  # path or hub id ("tiny" for the embedded model)
 
     @property
     def name(self) -> str:
+        if self.kind == "random":
+            return architectures.PREFIX + self.location
         return self.kind if self.kind in ("tiny", "toy") else self.location
 
 
@@ -54,6 +59,11 @@ def resolve(spec: str) -> ModelSource:
     """Decide which of the four routes ``spec`` takes (no weights are read)."""
     if spec == "tiny":
         return ModelSource("tiny", "tiny")
+    if spec.startswith(architectures.PREFIX):
+        name = spec[len(architectures.PREFIX):]
+        if name not in architectures.ARCHITECTURES:
+            raise UserError(f"model.path {spec}: unknown architecture; use one of {architectures.names()}")
+        return ModelSource("random", name)
     if spec == "toy":
         if not (TOY_DIR / "model_index.json").is_file():
             raise UserError(f"{TOY_DIR}: the toy base model is missing from this installation; reinstall vectorwan "
@@ -153,6 +163,11 @@ def load_part(source: ModelSource | str, part: str, dtype=None):
         if dtype != torch.float32 and part in ("transformer", "vae", "text_encoder"):
             obj = obj.to(dtype)
         return obj
+    if source.kind == "random":
+        if part != "transformer":
+            raise UserError(f"{source.name}: a random-weight model has only a transformer (for `vectorwan bench` and "
+                            f"`vectorwan plan`); give a real model folder or hub id to {part.replace('_', ' ')}")
+        return architectures.build_random(source.location, dtype)
     if source.kind == "original":
         return _original_part(source.location, part, dtype)
     if source.kind in ("diffusers", "toy"):

@@ -1,6 +1,6 @@
 """The training recipe, in named phases that read top to bottom (:func:`train`):
 
-    setup_accelerator → setup_data (the cache) → setup_model → setup_optimizer → resume
+    setup_accelerator → setup_data (the cache) → setup_model (with the [memory] settings) → setup_optimizer → resume
     → the loop (train_step, log, save, validate) → finish
 
 What is trained is a seam, not a branch: :class:`LoraWeights` (a peft LoRA; the LoRA file) or
@@ -34,7 +34,7 @@ from vectorwan.data import layer_maps
 from vectorwan.errors import UserError, os_error_line
 from vectorwan.models import loading
 from vectorwan.models.lora import attach_lora, save_lora
-from vectorwan.train import flow
+from vectorwan.train import flow, memory
 from vectorwan.train.checkpoint import list_checkpoints, load_newest_checkpoint, save_checkpoint
 from vectorwan.train.losses import flow_matching_loss, vector_losses
 from vectorwan.train.validation import Validator
@@ -52,12 +52,12 @@ class LoraWeights:
     def base_dtype(self) -> torch.dtype:
         return loading.torch_dtype(self.cfg.model.dtype, self.cfg.train.mixed_precision)
 
-    def setup(self, transformer) -> int:
+    def setup(self, transformer, dtype: torch.dtype = torch.float32) -> int:
         from diffusers.training_utils import cast_training_params
 
         lo = self.cfg.lora
         n = attach_lora(transformer, lo.rank, lo.alpha, lo.targets, lo.dropout, lo.init)
-        cast_training_params(transformer, dtype=torch.float32)
+        cast_training_params(transformer, dtype=dtype)
         return n
 
     def state_dict(self, model) -> dict:
@@ -94,7 +94,7 @@ class FullWeights:
     def base_dtype(self) -> torch.dtype:
         return torch.float32
 
-    def setup(self, transformer) -> int:
+    def setup(self, transformer, dtype: torch.dtype = torch.float32) -> int:
         transformer.requires_grad_(True)
         return 0
 
@@ -227,14 +227,15 @@ def setup_data(cfg: Config, accelerator, progress: bool) -> CachedData:
     return CachedData(cfg.cache_dir)
 
 
-def setup_model(cfg: Config, source, weights) -> tuple[torch.nn.Module, int]:
-    """The transformer with what is trained made trainable (the VAE and text encoder are never loaded)."""
+def setup_model(cfg: Config, source, weights, mem: memory.Memory) -> tuple[torch.nn.Module, int]:
+    """The transformer with what is trained made trainable and the memory settings applied, in the
+    order that works (train/memory.py); the VAE and text encoder are never loaded."""
     transformer = loading.load_part(source, "transformer", weights.base_dtype())
+    memory.prepare_base(transformer, mem, weights.base_dtype())
     with torch.random.fork_rng(devices=[]):  # the LoRA's initial weights from the seed alone, not from what ran before
         torch.manual_seed(cfg.seed)
-        n_modules = weights.setup(transformer)
-    if cfg.train.gradient_checkpointing:
-        transformer.enable_gradient_checkpointing()
+        n_modules = weights.setup(transformer, memory.lora_dtype(mem) if weights.mode == "lora" else torch.float32)
+    memory.prepare_trained(transformer, mem)
     return transformer, n_modules
 
 
@@ -404,7 +405,8 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
     data = setup_data(cfg, accelerator, progress)
     source = loading.resolve(cfg.model.path)
     weights = WEIGHTS[t.mode](cfg)
-    transformer, n_modules = setup_model(cfg, source, weights)
+    mem = memory.resolve(cfg, accelerator.device)
+    transformer, n_modules = setup_model(cfg, source, weights, mem)
     params, optimizer, scheduler = setup_optimizer(cfg, transformer)
     transformer, optimizer = accelerator.prepare(transformer, optimizer)
     run = Run(cfg, accelerator, data, weights, transformer, accelerator.unwrap_model(transformer), params, optimizer,
@@ -447,7 +449,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> dict:
     log.close()
     summary = {"output_dir": str(run.out), "mode": t.mode, "steps": total, "start_step": start,
                "weights": str(weights.output(run.out)), "lora_modules": n_modules, "final_loss": last_loss,
-               "world_size": accelerator.num_processes, "is_main": run.main}
+               "world_size": accelerator.num_processes, "memory": mem.record(), "is_main": run.main}
     if run.main:
         write_json(run.out / "train_summary.json", {k: v for k, v in summary.items() if k != "is_main"})
     accelerator.end_training()

@@ -1,0 +1,51 @@
+"""`vectorwan plan` against measured peaks: `vectorwan bench` (one process per point) at several
+sizes × memory modes, the plan's prediction beside each, as a markdown table.
+
+    .venv/bin/python benchmarks/bench_plan.py --record benchmarks/results/plan_cpu.jsonl
+
+Defaults: the reference recipe on the random-weight 1.3B architecture in bf16, at 256², 384² and
+512² stills (256, 576 and 1024 video tokens), modes default, fast and fp8; 1 timed step each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", default="configs/tiger16_t2v_1.3b.toml")
+    ap.add_argument("--model", default="random:Wan2.1-T2V-1.3B")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 384, 512])
+    ap.add_argument("--modes", nargs="+", default=["default", "fast", "fp8"])
+    ap.add_argument("--steps", type=int, default=1)
+    ap.add_argument("--set", dest="overrides", action="append", default=["model.dtype=bfloat16"])
+    ap.add_argument("--record", help="append each bench line to this .jsonl")
+    args = ap.parse_args()
+    rows = []
+    for size in args.sizes:
+        for mode in args.modes:
+            cmd = [sys.executable, "-m", "vectorwan", "bench", args.config, "--steps", str(args.steps),
+                   "--set", f"model.path={args.model}", "--set", f"data.resolution=[{size},{size}]",
+                   "--set", f"memory.mode={mode}"]
+            for o in args.overrides:
+                cmd += ["--set", o]
+            if args.record:
+                cmd += ["--record", args.record]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode:
+                sys.exit(f"{' '.join(cmd)}\n{r.stderr[-2000:]}")
+            line = json.loads(r.stdout.strip().splitlines()[-1])
+            err = line["plan_peak_mb"] / line["peak_memory_mb"] - 1
+            rows.append(f"| {size}² ({line['tokens']}) | {mode} | {line['s_per_step']:.2f} | "
+                        f"{line['peak_memory_mb'] / 1024:.2f} | {line['plan_peak_mb'] / 1024:.2f} | {err:+.1%} |")
+            print(rows[-1], flush=True)
+    print("\n| size (tokens) | mode | s/step | measured peak GiB | plan GiB | plan error |\n|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()

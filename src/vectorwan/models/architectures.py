@@ -1,0 +1,54 @@
+"""The released Wan transformers' architectures, as diffusers ``WanTransformer3DModel`` configs,
+and the latent geometry of their VAEs.
+
+``model.path = "random:Wan2.1-T2V-1.3B"`` builds the real architecture from its config with
+random weights (seeded), so that ``vectorwan bench`` and ``vectorwan plan`` run where the weights
+are not: the step's cost and memory depend on the shapes, not on the values. Such a model has
+no VAE and no text encoder; bench feeds it random latents and a random text context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_COMMON = dict(patch_size=(1, 2, 2), attention_head_dim=128, text_dim=4096, freq_dim=256, cross_attn_norm=True,
+               qk_norm="rms_norm_across_heads", eps=1e-6)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    transformer: dict  # WanTransformer3DModel(**transformer)
+    vae_spatial: int  # pixels per latent pixel
+    vae_temporal: int  # frames per latent frame (after the first)
+    text_tokens: int = 512  # Wan pads every prompt to this
+
+
+ARCHITECTURES = {
+    "Wan2.1-T2V-1.3B": Architecture(dict(_COMMON, num_attention_heads=12, ffn_dim=8960, num_layers=30, in_channels=16,
+                                         out_channels=16), 8, 4),
+    "Wan2.1-T2V-14B": Architecture(dict(_COMMON, num_attention_heads=40, ffn_dim=13824, num_layers=40, in_channels=16,
+                                        out_channels=16), 8, 4),
+    "Wan2.2-TI2V-5B": Architecture(dict(_COMMON, num_attention_heads=24, ffn_dim=14336, num_layers=30, in_channels=48,
+                                        out_channels=48), 16, 4),
+}
+PREFIX = "random:"
+
+
+def names() -> str:
+    return ", ".join(PREFIX + n for n in ARCHITECTURES)
+
+
+def build_random(name: str, dtype=None, seed: int = 0):
+    """The architecture ``name`` with random weights drawn from ``seed``, created directly in ``dtype``
+    (no float32 copy of a multi-GB model is ever made)."""
+    import torch
+    from diffusers import WanTransformer3DModel
+
+    dtype = dtype or torch.float32
+    previous = torch.get_default_dtype()
+    torch.manual_seed(seed)
+    try:
+        torch.set_default_dtype(dtype)
+        return WanTransformer3DModel(**ARCHITECTURES[name].transformer).eval()
+    finally:
+        torch.set_default_dtype(previous)
