@@ -210,3 +210,17 @@ def test_random_models_say_what_they_are_for():
     geo = plan.geometry(src)
     assert (geo.vae_spatial, geo.transformer["in_channels"]) == (16, 48)
 
+
+
+@pytest.mark.slow
+def test_the_gpu_check_dry_runs_on_the_tiny_model(tmp_path):
+    import os
+    import subprocess
+
+    env = {**os.environ, "OUT": str(tmp_path / "check")}
+    r = subprocess.run(["benchmarks/gpu_check.sh", "--dry-run"], env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = [json.loads(x) for x in (tmp_path / "check_dry" / "bench.jsonl").read_text().splitlines()]
+    assert [x["mode"] for x in lines] == ["fast", "default", "fp8", "offload"] * 2
+    assert {x["tokens"] for x in lines} == {18, 4}
+    assert "MFU" in (tmp_path / "check_dry" / "summary.md").read_text()

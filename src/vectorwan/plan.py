@@ -115,9 +115,10 @@ def _bytes(model) -> tuple[int, int]:
     return frozen, trained
 
 
-def _saved(model, tokens: int, text_tokens: int, dtype) -> tuple[int, int, int]:
+def _saved(model, tokens: int, text_tokens: int, dtype, autocast=None) -> tuple[int, int, int]:
     """(bytes block 1 keeps for its backward, its input's bytes, bytes kept outside blocks 1…) of one
-    forward at ``tokens`` video tokens: every saved tensor counted once, parameters not."""
+    forward at ``tokens`` video tokens, under ``autocast`` to that dtype when given (as the trainer's
+    mixed precision runs on a GPU): every saved tensor counted once, parameters not."""
     c = model.config
     side = math.isqrt(tokens)  # a square number of tokens: one latent frame of side × side
     x = torch.randn(1, c.in_channels, 1, side * c.patch_size[1], side * c.patch_size[2], dtype=dtype)
@@ -141,7 +142,8 @@ def _saved(model, tokens: int, text_tokens: int, dtype) -> tuple[int, int, int]:
     hooks = [b.register_forward_pre_hook(enter(i)) for i, b in enumerate(model.blocks)]
     hooks += [b.register_forward_hook(lambda *_: where.__setitem__(0, "outer")) for b in model.blocks]
     try:
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
+                torch.autocast("cpu", dtype=autocast or torch.bfloat16, enabled=autocast is not None):
             model(x, torch.tensor([500.0]), ctx, return_dict=False)
     finally:
         for h in hooks:
@@ -169,12 +171,12 @@ class Activations:
         return self.block_a + self.block_b * tokens, self.input_b * tokens, self.outer_a + self.outer_b * tokens
 
 
-def trace_activations(geo: Geometry, cfg: Config, mem: memory.Memory, dtype) -> Activations:
+def trace_activations(geo: Geometry, cfg: Config, mem: memory.Memory, dtype, autocast=None) -> Activations:
     """:func:`_saved` on a real 2-block model at 16 and 64 tokens, as lines in the token count."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = _build(geo, cfg, replace(mem, fp8_base=False), dtype, "cpu", layers=2)
-        points = [(n, _saved(model, n, cfg.model.max_sequence_length, dtype)) for n in (16, 64)]
+        points = [(n, _saved(model, n, cfg.model.max_sequence_length, dtype, autocast)) for n in (16, 64)]
     (n0, (b0, i0, o0)), (n1, (b1, i1, o1)) = points
     slope = lambda a, b: (b - a) / (n1 - n0)  # noqa: E731
     return Activations(b0 - slope(b0, b1) * n0, slope(b0, b1), i1 / n1, o0 - slope(o0, o1) * n0, slope(o0, o1))
@@ -258,7 +260,10 @@ def predict(cfg: Config, device: torch.device, modes: list[memory.Memory] | None
     tokens = video_tokens(cfg, geo)
     layers = int(geo.transformer["num_layers"])
     modes = modes or candidates(cfg, layers)
-    acts = trace_activations(geo, cfg, modes[0], dtype)
+    # on a GPU the trainer runs under accelerate's autocast (train.mixed_precision); on a CPU it does not
+    autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.mixed_precision) \
+        if device.type == "cuda" and cfg.train.mode == "lora" else None
+    acts = trace_activations(geo, cfg, modes[0], dtype, autocast)
     block, inp, outer = acts.at(tokens)
     batch = cfg.train.batch_size
     preds = []

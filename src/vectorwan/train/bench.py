@@ -7,7 +7,9 @@ maps of a drawn disc), so it needs no data and, with
 
 from __future__ import annotations
 
+import contextlib
 import platform
+import sys
 import time
 
 import torch
@@ -69,7 +71,8 @@ def bench(cfg: Config, steps: int = 3, prompt_tokens: int = 0, progress=print) -
     from vectorwan import plan
 
     predicted = predict_apart(cfg, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
-    acc = loop.setup_accelerator(cfg)
+    with contextlib.redirect_stdout(sys.stderr):  # the trainer's notes: stdout carries the one JSON line
+        acc = loop.setup_accelerator(cfg)
     device = acc.device
     source = loading.resolve(cfg.model.path)
     geo = plan.geometry(source)
@@ -116,7 +119,6 @@ def predict_apart(cfg: Config, device: torch.device) -> dict:
     model must not raise the peak that the bench measures."""
     import json
     import subprocess
-    import sys
     import tempfile
     from pathlib import Path
 
