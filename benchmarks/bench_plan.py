@@ -2,6 +2,7 @@
 sizes × memory modes, the plan's prediction beside each, as a markdown table.
 
     .venv/bin/python benchmarks/bench_plan.py --record benchmarks/results/plan_cpu.jsonl
+    .venv/bin/python benchmarks/bench_plan.py --table A.jsonl B.jsonl   # recorded runs, today's plan beside them
 
 Defaults: the reference recipe on the random-weight 1.3B architecture in bf16, at 256², 384² and
 512² stills (256, 576 and 1024 video tokens), modes default, fast and fp8; 1 timed step each.
@@ -24,7 +25,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--set", dest="overrides", action="append", default=["model.dtype=bfloat16"])
     ap.add_argument("--record", help="append each bench line to this .jsonl")
+    ap.add_argument("--table", nargs="+", metavar="JSONL",
+                    help="no runs: the measured peaks of these records side by side, each point planned again")
     args = ap.parse_args()
+    if args.table:
+        return table(args)
     rows = []
     for size in args.sizes:
         for mode in args.modes:
@@ -45,6 +50,29 @@ def main() -> None:
             print(rows[-1], flush=True)
     print("\n| size (tokens) | mode | s/step | measured peak GiB | plan GiB | plan error |\n|---|---|---|---|---|---|")
     print("\n".join(rows))
+
+
+def plan_of(args, size: int, mode: str) -> dict:
+    cmd = [sys.executable, "-m", "vectorwan", "plan", args.config, "--configured", "--json",
+           "--set", f"model.path={args.model}", "--set", f"data.resolution=[{size},{size}]", "--set", f"memory.mode={mode}"]
+    for o in args.overrides:
+        cmd += ["--set", o]
+    return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)["predictions"][0]
+
+
+def table(args) -> None:
+    runs = [{(r["tokens"], r["mode"]): r for r in map(json.loads, open(f))} for f in args.table]
+    head = "| size (tokens) | mode | s/step | plan GiB | " + " | ".join(f"peak GiB ({f}) | error" for f in args.table)
+    print(head + " |\n|" + "---|" * (4 + 2 * len(args.table)))
+    for key in runs[0]:
+        tokens, mode = key
+        size = int(round(tokens ** 0.5)) * 16
+        planned = plan_of(args, size, mode)["peak_gb"]
+        cells = []
+        for r in (run.get(key) for run in runs):
+            cells += ["—", "—"] if r is None else [f"{r['peak_memory_mb'] / 1024:.2f}",
+                                                  f"{planned * 1024 / r['peak_memory_mb'] - 1:+.1%}"]
+        print(f"| {size}² ({tokens}) | {mode} | {runs[0][key]['s_per_step']:.2f} | {planned:.2f} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -171,6 +171,10 @@ def test_the_1_3b_plan_counts_its_parameters_without_weights():
 def test_auto_picks_the_fastest_mode_that_fits_or_says_none_does(tmp_path):
     cfg = load_config(None, ['model.path="tiny"', "memory.mode=auto", "memory.vram_gb=64"])
     assert memory.resolve(cfg, torch.device("cpu")).mode == "auto:fast"
+    # the 1.3B at 256 tokens on a GPU: fast and default need more than 3 GiB, fp8 less (its weights are halved)
+    big = load_config("configs/tiger16_t2v_1.3b.toml", ["model.path=random:Wan2.1-T2V-1.3B", "data.resolution=[256, 256]",
+                                                       "memory.mode=auto", "memory.vram_gb=3.0"])
+    assert memory.resolve(big, torch.device("cuda")).mode == "auto:fp8"
     small = load_config(None, ['model.path="tiny"', "memory.mode=auto", "memory.vram_gb=0.0001"])
     with pytest.raises(UserError, match="no mode fits"):
         memory.resolve(small, torch.device("cpu"))
@@ -224,3 +228,12 @@ def test_the_gpu_check_dry_runs_on_the_tiny_model(tmp_path):
     assert [x["mode"] for x in lines] == ["fast", "default", "fp8", "offload"] * 2
     assert {x["tokens"] for x in lines} == {18, 4}
     assert "MFU" in (tmp_path / "check_dry" / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_compiled_blocks_train_to_the_same_losses(tmp_path, data):
+    kw = {"train.save_every": 0, "memory.checkpoint_every": 1}
+    train(load_config(None, tiny_overrides(tmp_path / "eager", data, steps=3, **kw)), progress=False)
+    train(load_config(None, tiny_overrides(tmp_path / "compiled", data, steps=3, **kw, **{"memory.compile": "true"})),
+          progress=False)
+    assert _losses(tmp_path / "compiled") == pytest.approx(_losses(tmp_path / "eager"), rel=1e-4)

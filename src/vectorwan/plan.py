@@ -14,9 +14,10 @@ What is counted, and how:
   checkpointing every k-th block keeps their inputs (on the host with ``offload_activations``) and
   the others' full activations, plus one block's again while it is recomputed;
 - **working memory** of the backward (gradients in flight, kernels' workspace): one block's saved
-  activations, a rule calibrated once on the 1.3B architecture (docs/performance.md says where);
-- on a CPU, the **runtime** (the process after importing torch and diffusers) and the cached
-  latents and caption embeddings, since peak RSS counts them.
+  activations (a rule; docs/performance.md has how it compares with measured peaks);
+- on a CPU, the **runtime** (the process after importing torch, diffusers, peft and accelerate),
+  since peak RSS counts it, and with fp8 storage the **load**: the base is loaded in its dtype and
+  cast after, so the peak is the larger of the step and the loaded base.
 
 The relative step cost counts transformer forwards: a step is a forward and a backward (≈ 2
 forwards), plus the recomputed forward of each checkpointed block. fp8 storage adds its upcasts,
@@ -191,17 +192,22 @@ class Prediction:
     activations: float  # on the device
     host: float  # activations kept in CPU memory (offload)
     working: float
-    other: float  # CPU: the runtime and the cached data
+    other: float  # CPU: the runtime
     cost: float  # step time relative to the fastest mode (transformer forwards)
+    load: float = 0.0  # CPU: the base as loaded, before fp8 storage casts it (in host memory, also on a GPU run)
+
+    @property
+    def step(self) -> float:
+        return self.weights + self.trained + self.activations + self.working + self.other
 
     @property
     def peak(self) -> float:
-        return self.weights + self.trained + self.activations + self.working + self.other
+        return max(self.step, self.load + self.other)
 
     def record(self) -> dict:
         return {"mode": self.mode, **self.memory.record(), "peak_gb": round(self.peak / GiB, 3),
                 **{f"{k}_gb": round(getattr(self, k) / GiB, 3)
-                   for k in ("weights", "trained", "activations", "host", "working", "other")},
+                   for k in ("weights", "trained", "activations", "host", "working", "other", "load")},
                 "relative_cost": round(self.cost, 3)}
 
 
@@ -269,6 +275,9 @@ def predict(cfg: Config, device: torch.device, modes: list[memory.Memory] | None
     preds = []
     for mem in modes:
         weights, trained = _bytes(_build(geo, cfg, mem, dtype, "meta"))
+        # fp8 storage casts the base after it is loaded: on a CPU the loaded base is the peak's other candidate
+        load = _bytes(_build(geo, cfg, replace(mem, fp8_base=False), dtype, "meta"))[0] \
+            if mem.fp8_base and device.type == "cpu" else 0.0
         trained *= 4  # weight, gradient, Adam's two moments
         k = mem.checkpoint_every
         if k == 0:
@@ -281,7 +290,8 @@ def predict(cfg: Config, device: torch.device, modes: list[memory.Memory] | None
             recompute = n / layers
         on_device = (kept + outer) * batch + (host * batch if device.type == "cpu" else 0.0)
         cost = (3 + recompute) / 3
-        preds.append(Prediction(mem.mode, mem, weights, trained, on_device, host * batch, block * batch, other, cost))
+        preds.append(Prediction(mem.mode, mem, weights, trained, on_device, host * batch, block * batch, other, cost,
+                                load))
     return {"model": source.name, "device": device.type, "dtype": str(dtype).removeprefix("torch."),
             "tokens": tokens, "text_tokens": cfg.model.max_sequence_length, "batch_size": batch, "layers": layers,
             "predictions": preds}
@@ -302,7 +312,7 @@ def choose(cfg: Config, device: torch.device) -> memory.Memory:
     none fits: a clear error with the smallest prediction."""
     budget = device_budget(cfg, device)
     preds = predict(cfg, device)["predictions"]
-    for p in sorted(preds, key=lambda p: (p.cost, p.peak)):
+    for p in preds:  # from the fastest (candidates' order: fp8's upcasts and the offload's copies cost too)
         if p.peak <= budget:
             return replace(p.memory, mode=f"auto:{p.mode}")
     small = min(preds, key=lambda p: p.peak)
@@ -314,10 +324,11 @@ def choose(cfg: Config, device: torch.device) -> memory.Memory:
 def table(plan: dict, budget: float | None) -> str:
     rows = [f"{plan['model']} on {plan['device']} ({plan['dtype']}), {plan['tokens']} video tokens, "
             f"{plan['text_tokens']} text tokens, batch {plan['batch_size']}",
-            "mode        peak GiB  weights  LoRA+Adam  activations  working  other  host  cost   fits"]
+            "mode        peak GiB  weights  LoRA+Adam  activations  working  other  host  load  cost   fits"]
     for p in plan["predictions"]:
         fits = "" if budget is None else ("yes" if p.peak <= budget else "no")
         rows.append(f"{p.mode:<11} {p.peak / GiB:8.2f}  {p.weights / GiB:7.2f}  {p.trained / GiB:9.2f}  "
                     f"{p.activations / GiB:11.2f}  {p.working / GiB:7.2f}  {p.other / GiB:5.2f}  {p.host / GiB:4.2f}  "
+                    f"{p.load / GiB:4.2f}  "
                     f"{p.cost:4.2f}×  {fits}")
     return "\n".join(rows)
