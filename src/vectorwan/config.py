@@ -81,7 +81,6 @@ class TrainConfig:
     keep_checkpoints: int = 2
 
 
-MEMORY_MODES = ("default", "fast", "fp8", "offload", "auto")
 ATTENTION_BACKENDS = ("native", "flash", "_flash_3", "sage", "xformers", "flex", "_native_flash", "_native_efficient",
                       "_native_cudnn", "_native_math")
 

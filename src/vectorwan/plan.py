@@ -81,31 +81,12 @@ def video_tokens(cfg: Config, geo: Geometry) -> int:
 
 
 def _build(geo: Geometry, cfg: Config, mem: memory.Memory, dtype, device, layers: int | None = None):
-    """The trainer's model (base dtype, the mode's fp8 storage, the LoRA in its dtype) from the config."""
-    from diffusers import WanTransformer3DModel
+    """The trainer's model (base dtype, the mode's fp8 storage, what is trained set up as the trainer does)."""
+    from vectorwan.train.loop import WEIGHTS
 
-    from vectorwan.models.lora import attach_lora
-
-    conf = dict(geo.transformer, **({"num_layers": layers} if layers else {}))
-    previous = torch.get_default_dtype()
-    try:
-        torch.set_default_dtype(dtype)
-        with torch.device(device):
-            model = WanTransformer3DModel(**conf)
-    finally:
-        torch.set_default_dtype(previous)
+    model = architectures.construct(dict(geo.transformer, **({"num_layers": layers} if layers else {})), dtype, device)
     memory.prepare_base(model, mem, dtype)
-    if cfg.train.mode == "lora":
-        from diffusers.training_utils import cast_training_params
-
-        lo = cfg.lora
-        attach_lora(model, lo.rank, lo.alpha, lo.targets, lo.dropout, lo.init)
-        cast_training_params(model, dtype=memory.lora_dtype(mem))
-    else:
-        model.requires_grad_(True)
-        cast = {p.dtype for p in model.parameters()}
-        if cast != {torch.float32}:
-            model.float()
+    WEIGHTS[cfg.train.mode](cfg).setup(model, memory.lora_dtype(mem))
     return model
 
 

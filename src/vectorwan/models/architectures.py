@@ -38,17 +38,24 @@ def names() -> str:
     return ", ".join(PREFIX + n for n in ARCHITECTURES)
 
 
-def build_random(name: str, dtype=None, seed: int = 0):
-    """The architecture ``name`` with random weights drawn from ``seed``, created directly in ``dtype``
-    (no float32 copy of a multi-GB model is ever made)."""
+def construct(config: dict, dtype=None, device="cpu"):
+    """``WanTransformer3DModel(**config)`` with its parameters created directly in ``dtype`` on
+    ``device`` (no float32 copy of a multi-GB model is ever made; "meta" allocates nothing)."""
     import torch
     from diffusers import WanTransformer3DModel
 
-    dtype = dtype or torch.float32
     previous = torch.get_default_dtype()
-    torch.manual_seed(seed)
     try:
-        torch.set_default_dtype(dtype)
-        return WanTransformer3DModel(**ARCHITECTURES[name].transformer).eval()
+        torch.set_default_dtype(dtype or torch.float32)
+        with torch.device(device):
+            return WanTransformer3DModel(**config)
     finally:
         torch.set_default_dtype(previous)
+
+
+def build_random(name: str, dtype=None, seed: int = 0):
+    """The architecture ``name`` with random weights drawn from ``seed``."""
+    import torch
+
+    torch.manual_seed(seed)
+    return construct(ARCHITECTURES[name].transformer, dtype).eval()

@@ -95,6 +95,7 @@ class FullWeights:
         return torch.float32
 
     def setup(self, transformer, dtype: torch.dtype = torch.float32) -> int:
+        """``dtype`` (memory.lora_dtype) is the LoRA's; every weight trains in fp32 here."""
         transformer.requires_grad_(True)
         return 0
 
@@ -234,7 +235,7 @@ def setup_model(cfg: Config, source, weights, mem: memory.Memory) -> tuple[torch
     memory.prepare_base(transformer, mem, weights.base_dtype())
     with torch.random.fork_rng(devices=[]):  # the LoRA's initial weights from the seed alone, not from what ran before
         torch.manual_seed(cfg.seed)
-        n_modules = weights.setup(transformer, memory.lora_dtype(mem) if weights.mode == "lora" else torch.float32)
+        n_modules = weights.setup(transformer, memory.lora_dtype(mem))
     memory.prepare_trained(transformer, mem)
     return transformer, n_modules
 
