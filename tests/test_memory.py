@@ -183,7 +183,7 @@ def test_auto_picks_the_fastest_mode_that_fits_or_says_none_does(tmp_path):
 def test_bench_runs_the_training_step_and_records_one_json_line(tmp_path, capsys):
     record = tmp_path / "bench.jsonl"
     args = ["bench", "configs/tiny_cpu.toml", "--steps", "1", "--record", str(record), "--prompt-tokens", "8",
-            "--set", "data.resolution=[32, 32]", "--set", "memory.checkpoint_every=1"]
+            "--set", "data.resolution=[32, 32]", "--set", "memory.checkpoint_every=1", "--set", "vector_loss.colour=1.0"]
     assert main(args) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["tokens"] == 4 and line["prompt_tokens"] == 8 and line["steps"] == 1 and line["lora_modules"] == 20

@@ -363,6 +363,15 @@ class CachedData:
         self.validation_texts = [get("texts", k) for k in self.index.get("validation_texts", [])]
         self.max_len = int(self.index["max_sequence_length"])
 
+    @classmethod
+    def of(cls, latents: list, texts: list, maps: list, empty_text, max_len: int, where: str) -> "CachedData":
+        """What training reads, from tensors already in memory (``vectorwan bench``'s random batch)."""
+        data = cls.__new__(cls)
+        data.dir, data.index = Path(where), {}
+        data.latents, data.texts, data.maps, data.empty_text = latents, texts, maps, empty_text
+        data.validation_texts, data.max_len = [], max_len
+        return data
+
     def __len__(self) -> int:
         return len(self.latents)
 

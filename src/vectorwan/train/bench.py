@@ -14,32 +14,21 @@ import time
 
 import torch
 
+from vectorwan.cache import CachedData
 from vectorwan.config import Config
 from vectorwan.models import loading
 from vectorwan.train import loop, memory
 
 
-class RandomData:
-    """What :func:`loop.make_batch` reads from a cache, drawn at random: ``batch_size`` items of the
-    config's latent shape, each with one caption of ``prompt_tokens`` rows (the rest zero padding)."""
-
-    def __init__(self, shape: tuple, n: int, text_tokens: int, text_dim: int, prompt_tokens: int, seed: int = 0,
-                 frames: int = 1, maps: bool = False):
-        g = torch.Generator().manual_seed(seed)
-        self.latents = [torch.randn(shape, generator=g) for _ in range(n)]
-        self.texts = [[torch.randn(prompt_tokens or text_tokens, text_dim, generator=g)] for _ in range(n)]
-        self.maps = [drawn_maps(shape, frames) if maps else None] * n
-        self.empty_text = torch.zeros(1, text_dim)
-        self.max_len = text_tokens
-        self.dir = "random data"
-
-    def __len__(self) -> int:
-        return len(self.latents)
-
-    def padded_text(self, emb):
-        out = torch.zeros(self.max_len, emb.shape[-1], dtype=emb.dtype)
-        out[: emb.shape[0]] = emb[: self.max_len]
-        return out
+def random_data(shape: tuple, n: int, text_tokens: int, text_dim: int, prompt_tokens: int, seed: int = 0,
+                frames: int = 1, maps: bool = False) -> CachedData:
+    """What :func:`loop.make_batch` reads from a cache, drawn at random: ``n`` items of the config's
+    latent shape, each with one caption of ``prompt_tokens`` rows (the rest zero padding)."""
+    g = torch.Generator().manual_seed(seed)
+    latents = [torch.randn(shape, generator=g) for _ in range(n)]
+    texts = [[torch.randn(prompt_tokens or text_tokens, text_dim, generator=g)] for _ in range(n)]
+    return CachedData.of(latents, texts, [drawn_maps(shape, frames) if maps else None] * n, torch.zeros(1, text_dim),
+                         text_tokens, "random data")
 
 
 def drawn_maps(shape: tuple, frames: int, scale: int = 8) -> dict:
@@ -86,7 +75,7 @@ def bench(cfg: Config, steps: int = 3, prompt_tokens: int = 0, progress=print) -
     h, w = cfg.data.resolution
     frames = (cfg.data.num_frames - 1) // geo.vae_temporal + 1
     shape = (c["in_channels"], frames, h // geo.vae_spatial, w // geo.vae_spatial)
-    data = RandomData(shape, cfg.train.batch_size, cfg.model.max_sequence_length, c["text_dim"], prompt_tokens,
+    data = random_data(shape, cfg.train.batch_size, cfg.model.max_sequence_length, c["text_dim"], prompt_tokens,
                       cfg.seed, cfg.data.num_frames, cfg.vector_loss.enabled)
     run = loop.Run(cfg, acc, data, weights, transformer, acc.unwrap_model(transformer), params, optimizer, scheduler,
                    n_modules)
