@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--record", help="append each bench line to this .jsonl")
     ap.add_argument("--table", nargs="+", metavar="JSONL",
                     help="no runs: the measured peaks of these records side by side, each point planned again")
+    ap.add_argument("--plot", metavar="PNG", help="with --table: the plan's error at each point, one colour per file")
     args = ap.parse_args()
     if args.table:
         return table(args)
@@ -64,15 +65,31 @@ def table(args) -> None:
     runs = [{(r["tokens"], r["mode"]): r for r in map(json.loads, open(f))} for f in args.table]
     head = "| size (tokens) | mode | s/step | plan GiB | " + " | ".join(f"peak GiB ({f}) | error" for f in args.table)
     print(head + " |\n|" + "---|" * (4 + 2 * len(args.table)))
+    points = []
     for key in runs[0]:
         tokens, mode = key
         size = int(round(tokens ** 0.5)) * 16
         planned = plan_of(args, size, mode)["peak_gb"]
         cells = []
-        for r in (run.get(key) for run in runs):
-            cells += ["—", "—"] if r is None else [f"{r['peak_memory_mb'] / 1024:.2f}",
-                                                  f"{planned * 1024 / r['peak_memory_mb'] - 1:+.1%}"]
+        for i, r in enumerate(run.get(key) for run in runs):
+            if r is None:
+                cells += ["—", "—"]
+                continue
+            err = planned * 1024 / r["peak_memory_mb"] - 1
+            cells += [f"{r['peak_memory_mb'] / 1024:.2f}", f"{err:+.1%}"]
+            points.append((f"{mode} {tokens}", planned, 100 * err, i))
         print(f"| {size}² ({tokens}) | {mode} | {runs[0][key]['s_per_step']:.2f} | {planned:.2f} | " + " | ".join(cells) + " |")
+    if args.plot:
+        from PIL import Image
+
+        from vectorwan.evaluate.plots import scatter
+
+        from pathlib import Path
+
+        colours = ["blue", "orange", "green", "red"]
+        title = "plan error against measured peak: " + ", ".join(
+            f"{colours[i % 4]} {Path(f).stem}" for i, f in enumerate(args.table))
+        Image.fromarray(scatter(points, title, "planned peak (GiB)", "plan error (%)", size=(760, 360))).save(args.plot)
 
 
 if __name__ == "__main__":
