@@ -156,7 +156,8 @@ def latent_stats(vae):
 
 
 def encode_frames(vae, rgb: np.ndarray):
-    """uint8 F×H×W×3 → normalised latents 16×F'×H/8×W/8, as Wan's pipelines normalise them."""
+    """uint8 F×H×W×3 → normalised latents C×F'×H/s×W/s (Wan 2.1: 16 channels, s = 8; 2.2 TI2V: 48, 16), as
+    Wan's pipelines normalise them."""
     import torch
 
     x = torch.from_numpy(rgb).permute(3, 0, 1, 2)[None].to(vae.device, vae.dtype) / 127.5 - 1.0

@@ -14,6 +14,8 @@ def add_arguments(p) -> None:
     e.add_argument("out", help="output folder (loadable by diffusers.WanPipeline.from_pretrained)")
     e.add_argument("--layout", choices=["diffusers", "original"], default="diffusers",
                    help="diffusers folder, or the original Wan 3-file layout")
+    e.add_argument("--variant", choices=["t2v", "ti2v"], default="t2v",
+                   help="tiny only: t2v (Wan 2.1's family) or ti2v (Wan 2.2 TI2V-5B's: 48-channel VAE, 16× spatial)")
     i = sub.add_parser("info", help="show which route a model takes and its parameter counts")
     i.add_argument("model")
 
@@ -27,7 +29,7 @@ def run(args) -> int:
         print(f"wrote {export_toy(args.out)} (diffusers layout, with sampling.json and manifest.json)")
         return 0
     if args.action == "export":
-        print(f"wrote {export_tiny(args.out, args.layout)} ({args.layout} layout)")
+        print(f"wrote {export_tiny(args.out, args.layout, args.variant)} ({args.layout} layout, {args.variant})")
         return 0
     src = resolve(args.model)
     t = load_part(src, "transformer")

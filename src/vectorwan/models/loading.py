@@ -192,6 +192,21 @@ def hub_snapshot(hub_id: str) -> str:
             raise _hub_error(hub_id, err) from None
 
 
+def pipeline_options(source: ModelSource | str) -> dict:
+    """What a diffusers folder's ``model_index.json`` sets beyond its parts: Wan 2.2 TI2V's
+    ``expand_timesteps`` (a timestep per token). Empty for the other routes (Wan 2.1)."""
+    if isinstance(source, str):
+        source = resolve(source)
+    if source.kind not in ("diffusers", "toy", "hub"):
+        return {}
+    root = Path(hub_snapshot(source.location) if source.kind == "hub" else source.location)
+    try:
+        index = json.loads((root / "model_index.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return {"expand_timesteps": True} if index.get("expand_timesteps") else {}
+
+
 def load_pipeline(source: ModelSource | str, dtype=None, video_to_video: bool = False):
     """A diffusers ``WanPipeline`` (or ``WanVideoToVideoPipeline``) from any of the four routes."""
     from diffusers import WanPipeline, WanVideoToVideoPipeline
@@ -199,8 +214,9 @@ def load_pipeline(source: ModelSource | str, dtype=None, video_to_video: bool = 
     if isinstance(source, str):
         source = resolve(source)
     parts = {p: load_part(source, p, dtype) for p in PARTS}
-    cls = WanVideoToVideoPipeline if video_to_video else WanPipeline
-    return cls(**parts)
+    if video_to_video:
+        return WanVideoToVideoPipeline(**parts)
+    return WanPipeline(**parts, **pipeline_options(source))
 
 
 def fingerprint(source: ModelSource | str, parts=("vae", "text_encoder")) -> str:
@@ -235,11 +251,16 @@ def fingerprint(source: ModelSource | str, parts=("vae", "text_encoder")) -> str
     return h.hexdigest()[:16]
 
 
-def export_tiny(out_dir: str | Path, layout: str = "diffusers") -> Path:
+def export_tiny(out_dir: str | Path, layout: str = "diffusers", variant: str = "t2v") -> Path:
     """Write the tiny model as a diffusers folder (``WanPipeline.from_pretrained`` loads it) or
-    in the original Wan 3-file layout, with the ``sampling.json`` that ``--model tiny`` samples with."""
+    in the original Wan 3-file layout, with the ``sampling.json`` that ``--model tiny`` samples with.
+    ``variant="ti2v"``: the Wan 2.2 TI2V-5B family (48-channel residual VAE), diffusers layout only."""
+    if variant not in ("t2v", "ti2v"):
+        raise UserError(f"--variant {variant}: use t2v or ti2v")
+    if variant == "ti2v" and layout != "diffusers":
+        raise UserError("--variant ti2v: only --layout diffusers (vectorwan has no Wan 2.2 original-layout converter)")
     out_dir = check_output(out_dir, own_model_entry)
-    pipe = tiny.build_pipeline()
+    pipe = tiny.build_pipeline(variant=variant)
     with atomic_path(out_dir, suffix="") as tmp:
         if layout == "diffusers":
             pipe.save_pretrained(tmp, safe_serialization=True)

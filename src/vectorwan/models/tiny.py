@@ -24,6 +24,13 @@ TINY_TEXT_ENCODER = dict(
     feed_forward_proj="gated-gelu", dropout_rate=0.0, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
 )
 TINY_SEED = 0
+# Wan 2.2 TI2V-5B's family at toy size: 48 latent channels, the residual VAE that patchifies 2×2 and
+# compresses 16× in space (diffusers AutoencoderKLWan with is_residual), timesteps per token
+TINY_TI2V_TRANSFORMER = dict(TINY_TRANSFORMER, in_channels=48, out_channels=48)
+TINY_TI2V_VAE = dict(base_dim=8, decoder_base_dim=8, z_dim=48, dim_mult=[1, 2, 4, 4], num_res_blocks=1,
+                     temperal_downsample=[False, True, True], is_residual=True, in_channels=12, out_channels=12,
+                     patch_size=2, scale_factor_spatial=16, scale_factor_temporal=4, latents_mean=[0.0] * 48,
+                     latents_std=[1.0] * 48)
 
 
 def build_transformer(seed: int = TINY_SEED):
@@ -73,8 +80,17 @@ def build_component(name: str, seed: int = TINY_SEED):
     }[name]()
 
 
-def build_pipeline(seed: int = TINY_SEED):
-    from diffusers import WanPipeline
+def build_pipeline(seed: int = TINY_SEED, variant: str = "t2v"):
+    """The tiny pipeline: ``t2v`` (Wan 2.1's family) or ``ti2v`` (Wan 2.2 TI2V-5B's)."""
+    import torch
+    from diffusers import AutoencoderKLWan, WanPipeline, WanTransformer3DModel
 
-    return WanPipeline(tokenizer=build_tokenizer(), text_encoder=build_text_encoder(seed), vae=build_vae(seed),
-                       transformer=build_transformer(seed), scheduler=build_scheduler())
+    if variant == "t2v":
+        return WanPipeline(tokenizer=build_tokenizer(), text_encoder=build_text_encoder(seed), vae=build_vae(seed),
+                           transformer=build_transformer(seed), scheduler=build_scheduler())
+    torch.manual_seed(seed)
+    transformer = WanTransformer3DModel(**TINY_TI2V_TRANSFORMER).eval()
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKLWan(**TINY_TI2V_VAE).eval()
+    return WanPipeline(tokenizer=build_tokenizer(), text_encoder=build_text_encoder(seed), vae=vae,
+                       transformer=transformer, scheduler=build_scheduler(), expand_timesteps=True)

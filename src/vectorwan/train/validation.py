@@ -39,6 +39,7 @@ class Validator:
         self.vae = loading.load_part(source, "vae")  # small next to the text encoder, which stays unloaded
         self.settings = validation_settings(cfg, source)
         self.scheduler = loading.flow_scheduler(source, self.settings["shift"])
+        self.options = loading.pipeline_options(source)
 
     def run(self, step: int, out_dir: Path, writer=None) -> list[str]:
         import torch
@@ -48,7 +49,7 @@ class Validator:
         h, w = v.height or d.resolution[0], v.width or d.resolution[1]
         dtype = self.model.dtype
         pipe = WanPipeline(tokenizer=None, text_encoder=None, vae=self.vae, transformer=self.model,
-                           scheduler=self.scheduler)
+                           scheduler=self.scheduler, **self.options)
         *prompts, negative = self.data.validation_texts
         neg = self.data.padded_text(negative)[None].to(self.model.device, dtype)
         was_training = self.model.training
