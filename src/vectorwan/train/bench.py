@@ -1,8 +1,7 @@
 """``vectorwan bench``: the trainer's own step (model, memory settings, LoRA, loss, optimizer: the
 phases of train/loop.py) for N steps on the current device after one warm-up step, on a batch of
 random latents and a random text context of the config's shapes (with ``[vector_loss]``, the layer
-maps of a drawn disc), so it needs no data and, with
-``model.path = "random:…"``, no weights.
+maps of a drawn disc), so it needs no data and, with ``model.path = "random:…"``, no weights.
 """
 
 from __future__ import annotations
@@ -21,13 +20,13 @@ from vectorwan.train import loop, memory
 
 
 def random_data(shape: tuple, n: int, text_tokens: int, text_dim: int, prompt_tokens: int, seed: int = 0,
-                frames: int = 1, maps: bool = False) -> CachedData:
+                frames: int = 1, maps: bool = False, scale: int = 8) -> CachedData:
     """What :func:`loop.make_batch` reads from a cache, drawn at random: ``n`` items of the config's
     latent shape, each with one caption of ``prompt_tokens`` rows (the rest zero padding)."""
     g = torch.Generator().manual_seed(seed)
     latents = [torch.randn(shape, generator=g) for _ in range(n)]
     texts = [[torch.randn(prompt_tokens or text_tokens, text_dim, generator=g)] for _ in range(n)]
-    return CachedData.of(latents, texts, [drawn_maps(shape, frames) if maps else None] * n, torch.zeros(1, text_dim),
+    return CachedData.of(latents, texts, [drawn_maps(shape, frames, scale) if maps else None] * n, torch.zeros(1, text_dim),
                          text_tokens, "random data")
 
 
@@ -76,7 +75,7 @@ def bench(cfg: Config, steps: int = 3, prompt_tokens: int = 0, progress=print) -
     frames = (cfg.data.num_frames - 1) // geo.vae_temporal + 1
     shape = (c["in_channels"], frames, h // geo.vae_spatial, w // geo.vae_spatial)
     data = random_data(shape, cfg.train.batch_size, cfg.model.max_sequence_length, c["text_dim"], prompt_tokens,
-                      cfg.seed, cfg.data.num_frames, cfg.vector_loss.enabled)
+                      cfg.seed, cfg.data.num_frames, cfg.vector_loss.enabled, geo.vae_spatial)
     run = loop.Run(cfg, acc, data, weights, transformer, acc.unwrap_model(transformer), params, optimizer, scheduler,
                    n_modules)
     build_s = time.perf_counter() - t0
