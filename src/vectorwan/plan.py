@@ -21,7 +21,8 @@ What is counted, and how:
 
 The relative step cost counts transformer forwards: a step is a forward and a backward (≈ 2
 forwards), plus the recomputed forward of each checkpointed block. fp8 storage adds its upcasts,
-which the cost does not include (on a CPU they cost 1.7× a step; measure with ``vectorwan bench``).
+which the cost does not include (on 2 CPU cores they made the step 1.8–2.4× slower; measure with
+``vectorwan bench``).
 """
 
 from __future__ import annotations
@@ -55,9 +56,7 @@ def geometry(source: loading.ModelSource) -> Geometry:
         a = architectures.ARCHITECTURES[source.location]
         return Geometry(dict(a.transformer), a.vae_spatial, a.vae_temporal)
     if source.kind == "tiny":
-        v = tiny.TINY_VAE
-        return Geometry(dict(tiny.TINY_TRANSFORMER), 2 ** len(v["temperal_downsample"]),
-                        2 ** sum(v["temperal_downsample"]))
+        return Geometry(dict(tiny.TINY_TRANSFORMER), *_vae_scales(tiny.TINY_VAE))
     if source.kind == "original":
         raise UserError(f"{source.location}: plan reads a diffusers folder's configs; for the original layout use "
                         "model.path = \"random:Wan2.1-T2V-1.3B\" (the same architecture)")
@@ -67,17 +66,26 @@ def geometry(source: loading.ModelSource) -> Geometry:
         v = json.loads((root / "vae" / "config.json").read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise UserError(f"{root}: cannot read transformer/config.json and vae/config.json ({e})") from None
-    down = v.get("temperal_downsample", [False, True, True])
-    return Geometry({k: x for k, x in t.items() if not k.startswith("_")},
-                    int(v.get("scale_factor_spatial") or 2 ** len(down)),
-                    int(v.get("scale_factor_temporal") or 2 ** sum(down)))
+    return Geometry({k: x for k, x in t.items() if not k.startswith("_")}, *_vae_scales(v))
+
+
+def _vae_scales(vae: dict) -> tuple[int, int]:
+    """(spatial, temporal) compression of an AutoencoderKLWan config (Wan 2.2's names them; 2.1's: 2^downsamples)."""
+    down = vae.get("temperal_downsample", [False, True, True])
+    return int(vae.get("scale_factor_spatial") or 2 ** len(down)), int(vae.get("scale_factor_temporal") or 2 ** sum(down))
+
+
+def latent_shape(cfg: Config, geo: Geometry) -> tuple[int, int, int, int]:
+    """(channels, frames, height, width) of one item's latent at the config's size."""
+    h, w = cfg.data.resolution
+    frames = (cfg.data.num_frames - 1) // geo.vae_temporal + 1
+    return geo.transformer["in_channels"], frames, h // geo.vae_spatial, w // geo.vae_spatial
 
 
 def video_tokens(cfg: Config, geo: Geometry) -> int:
-    h, w = cfg.data.resolution
+    _, f, h, w = latent_shape(cfg, geo)
     p = geo.transformer.get("patch_size", (1, 2, 2))
-    frames = (cfg.data.num_frames - 1) // geo.vae_temporal + 1
-    return frames // p[0] * (h // geo.vae_spatial // p[1]) * (w // geo.vae_spatial // p[2])
+    return f // p[0] * (h // p[1]) * (w // p[2])
 
 
 def _build(geo: Geometry, cfg: Config, mem: memory.Memory, dtype, device, layers: int | None = None):
@@ -228,13 +236,10 @@ def runtime_bytes() -> float:
 
 
 def base_dtype(cfg: Config, device: torch.device) -> torch.dtype:
-    """The dtype the trainer loads the base in on ``device`` (as loading.torch_dtype does on this machine)."""
+    """The dtype the trainer loads the base in on ``device`` (its Weights' base_dtype, for that device)."""
     if cfg.train.mode == "full":
         return torch.float32
-    if cfg.model.dtype != "auto":
-        return loading.torch_dtype(cfg.model.dtype)
-    mp = cfg.train.mixed_precision if device.type == "cuda" else "no"
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mp, torch.float32)
+    return loading.torch_dtype(cfg.model.dtype, cfg.train.mixed_precision, cuda=device.type == "cuda")
 
 
 def predict(cfg: Config, device: torch.device, modes: list[memory.Memory] | None = None) -> dict:
@@ -253,12 +258,13 @@ def predict(cfg: Config, device: torch.device, modes: list[memory.Memory] | None
     acts = trace_activations(geo, cfg, modes[0], dtype, autocast)
     block, inp, outer = acts.at(tokens)
     batch = cfg.train.batch_size
+    # fp8 storage casts the base after it is loaded: on a CPU the loaded base is the peak's other candidate
+    loaded = _bytes(_build(geo, cfg, replace(modes[0], fp8_base=False), dtype, "meta"))[0] \
+        if device.type == "cpu" and any(m.fp8_base for m in modes) else 0.0
     preds = []
     for mem in modes:
         weights, trained = _bytes(_build(geo, cfg, mem, dtype, "meta"))
-        # fp8 storage casts the base after it is loaded: on a CPU the loaded base is the peak's other candidate
-        load = _bytes(_build(geo, cfg, replace(mem, fp8_base=False), dtype, "meta"))[0] \
-            if mem.fp8_base and device.type == "cpu" else 0.0
+        load = loaded if mem.fp8_base and device.type == "cpu" else 0.0
         trained *= 4  # weight, gradient, Adam's two moments
         k = mem.checkpoint_every
         if k == 0:

@@ -20,7 +20,6 @@ class Architecture:
     transformer: dict  # WanTransformer3DModel(**transformer)
     vae_spatial: int  # pixels per latent pixel
     vae_temporal: int  # frames per latent frame (after the first)
-    text_tokens: int = 512  # Wan pads every prompt to this
 
 
 ARCHITECTURES = {

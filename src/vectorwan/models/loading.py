@@ -86,15 +86,16 @@ def resolve(spec: str) -> ModelSource:
     raise UserError(f"{spec}: no such model folder; give a diffusers folder, an original Wan folder, a hub id or 'tiny'")
 
 
-def torch_dtype(name: str, mixed_precision: str = "no"):
+def torch_dtype(name: str, mixed_precision: str = "no", cuda: bool | None = None):
+    """The dtype ``model.dtype`` means; ``auto`` follows mixed precision on a GPU (``cuda``: whether
+    the run is on one, default this machine), float32 elsewhere."""
     import torch
 
     if name == "auto":
-        if mixed_precision == "bf16" and torch.cuda.is_available():
-            return torch.bfloat16
-        if mixed_precision == "fp16" and torch.cuda.is_available():
-            return torch.float16
-        return torch.float32
+        if cuda is None:
+            cuda = torch.cuda.is_available()
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed_precision, torch.float32) if cuda \
+            else torch.float32
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 

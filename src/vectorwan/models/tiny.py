@@ -33,20 +33,20 @@ TINY_TI2V_VAE = dict(base_dim=8, decoder_base_dim=8, z_dim=48, dim_mult=[1, 2, 4
                      latents_std=[1.0] * 48)
 
 
-def build_transformer(seed: int = TINY_SEED):
+def build_transformer(seed: int = TINY_SEED, config: dict = TINY_TRANSFORMER):
     import torch
     from diffusers import WanTransformer3DModel
 
     torch.manual_seed(seed)
-    return WanTransformer3DModel(**TINY_TRANSFORMER).eval()
+    return WanTransformer3DModel(**config).eval()
 
 
-def build_vae(seed: int = TINY_SEED):
+def build_vae(seed: int = TINY_SEED, config: dict = TINY_VAE):
     import torch
     from diffusers import AutoencoderKLWan
 
     torch.manual_seed(seed + 1)
-    return AutoencoderKLWan(**TINY_VAE).eval()
+    return AutoencoderKLWan(**config).eval()
 
 
 def build_text_encoder(seed: int = TINY_SEED):
@@ -82,15 +82,10 @@ def build_component(name: str, seed: int = TINY_SEED):
 
 def build_pipeline(seed: int = TINY_SEED, variant: str = "t2v"):
     """The tiny pipeline: ``t2v`` (Wan 2.1's family) or ``ti2v`` (Wan 2.2 TI2V-5B's)."""
-    import torch
-    from diffusers import AutoencoderKLWan, WanPipeline, WanTransformer3DModel
+    from diffusers import WanPipeline
 
-    if variant == "t2v":
-        return WanPipeline(tokenizer=build_tokenizer(), text_encoder=build_text_encoder(seed), vae=build_vae(seed),
-                           transformer=build_transformer(seed), scheduler=build_scheduler())
-    torch.manual_seed(seed)
-    transformer = WanTransformer3DModel(**TINY_TI2V_TRANSFORMER).eval()
-    torch.manual_seed(seed + 1)
-    vae = AutoencoderKLWan(**TINY_TI2V_VAE).eval()
-    return WanPipeline(tokenizer=build_tokenizer(), text_encoder=build_text_encoder(seed), vae=vae,
-                       transformer=transformer, scheduler=build_scheduler(), expand_timesteps=True)
+    ti2v = variant == "ti2v"
+    return WanPipeline(tokenizer=build_tokenizer(), text_encoder=build_text_encoder(seed),
+                       vae=build_vae(seed, TINY_TI2V_VAE if ti2v else TINY_VAE),
+                       transformer=build_transformer(seed, TINY_TI2V_TRANSFORMER if ti2v else TINY_TRANSFORMER),
+                       scheduler=build_scheduler(), **({"expand_timesteps": True} if ti2v else {}))

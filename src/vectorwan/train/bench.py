@@ -70,12 +70,9 @@ def bench(cfg: Config, steps: int = 3, prompt_tokens: int = 0, progress=print) -
     transformer, n_modules = loop.setup_model(cfg, source, weights, mem)
     params, optimizer, scheduler = loop.setup_optimizer(cfg, transformer)
     transformer, optimizer = acc.prepare(transformer, optimizer)
-    c = geo.transformer
-    h, w = cfg.data.resolution
-    frames = (cfg.data.num_frames - 1) // geo.vae_temporal + 1
-    shape = (c["in_channels"], frames, h // geo.vae_spatial, w // geo.vae_spatial)
-    data = random_data(shape, cfg.train.batch_size, cfg.model.max_sequence_length, c["text_dim"], prompt_tokens,
-                      cfg.seed, cfg.data.num_frames, cfg.vector_loss.enabled, geo.vae_spatial)
+    data = random_data(plan.latent_shape(cfg, geo), cfg.train.batch_size, cfg.model.max_sequence_length,
+                       geo.transformer["text_dim"], prompt_tokens, cfg.seed, cfg.data.num_frames,
+                       cfg.vector_loss.enabled, geo.vae_spatial)
     run = loop.Run(cfg, acc, data, weights, transformer, acc.unwrap_model(transformer), params, optimizer, scheduler,
                    n_modules)
     build_s = time.perf_counter() - t0

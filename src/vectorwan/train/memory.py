@@ -77,10 +77,6 @@ def resolve(cfg: Config, device: torch.device) -> Memory:
     return choose(cfg, device)
 
 
-def fp8_ready() -> bool:
-    return hasattr(torch, "float8_e4m3fn")
-
-
 def prepare_base(transformer, mem: Memory, compute_dtype: torch.dtype) -> None:
     """Before the LoRA is attached: fp8 storage of the frozen base (diffusers layerwise casting:
     each layer's weights are upcast to ``compute_dtype`` for its forward only)."""
