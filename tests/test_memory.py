@@ -2,6 +2,7 @@
 model: every mode trains to the default's losses, resumes exactly, and does what it says to memory."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -191,6 +192,17 @@ def test_bench_runs_the_training_step_and_records_one_json_line(tmp_path, capsys
     assert line["memory"]["checkpoint_every"] == 1 and line["device"].startswith("cpu")
     assert main(args) == 0
     assert [json.loads(x)["tokens"] for x in record.read_text().splitlines()] == [4, 4]
+
+
+def test_bench_refuses_a_step_that_is_not_finite(capsys, monkeypatch):
+    from vectorwan.train import loop
+
+    real = loop.train_step  # the second step's loss is NaN, as a diverging base in fp16 would give
+    monkeypatch.setattr(loop, "train_step", lambda run, step: (real(run, step)[0] * (math.nan if step else 1.0),
+                                                                None, None, {}))
+    assert main(["bench", "configs/tiny_cpu.toml", "--steps", "1", "--set", "data.resolution=[32, 32]"]) == 2
+    captured = capsys.readouterr()
+    assert "step 2: loss nan is not finite" in captured.err and captured.out == ""
 
 
 def test_plan_prints_every_mode_and_what_fits(capsys):

@@ -83,7 +83,8 @@ def bench(cfg: Config, steps: int = 3, prompt_tokens: int = 0, progress=print) -
     for step in range(steps + 1):
         _sync(device)
         t = time.perf_counter()
-        loss, *_ = loop.train_step(run, step)
+        loss, _, grad_norm, _ = loop.train_step(run, step)
+        loop.check_finite(run, step + 1, loss, grad_norm)  # a non-finite step is an error, not a timing
         _sync(device)
         times.append(time.perf_counter() - t)
         progress(f"step {step}{' (warm-up)' if step == 0 else ''}: {times[-1]:.2f} s, loss {loss:.4f}")
