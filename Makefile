@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # CPU build of torch; a GPU user installs their CUDA torch into .venv first (see README).
 TORCH ?= torch==2.13.0
 
-.PHONY: install players demo test test-slow ablation clean
+.PHONY: install players demo test test-slow ablation bench-diffsynth clean
 
 $(BIN)/vectorwan: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -60,6 +60,13 @@ ablation: install
 
 test: install players
 	$(BIN)/python -m pytest -q
+
+# vectorwan's LoRA step against DiffSynth-Studio's, interleaved in one run (docs/performance.md; about
+# 25 min on 2 cores). DiffSynth's DiT only: the wheel without its dependencies, into .bench/diffsynth.
+DIFFSYNTH := diffsynth==2.1.12
+bench-diffsynth: install
+	test -d .bench/diffsynth/diffsynth || $(BIN)/pip install -q --no-deps --target .bench/diffsynth $(DIFFSYNTH) einops==0.8.2
+	$(BIN)/python benchmarks/bench_diffsynth.py --record benchmarks/results/diffsynth_cpu.jsonl
 
 test-slow: install players
 	$(BIN)/python -m pytest -q -m slow

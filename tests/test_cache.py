@@ -17,7 +17,7 @@ def test_miss_then_hit_without_loading_encoders(cfg, monkeypatch):
     assert (s["encoded_items"], s["encoded_texts"], s["item_hits"]) == (3, 3, 0)
     assert cache_is_complete(cfg)
 
-    def refuse(source, part, dtype=None):
+    def refuse(source, part, dtype=None, **kw):
         raise AssertionError(f"loaded {part} although the cache is complete")
 
     monkeypatch.setattr(loading, "load_part", refuse)

@@ -36,6 +36,9 @@ def test_a_mode_is_a_preset_and_a_given_knob_wins():
     mc = load_config(None, ["memory.mode=fp8", "memory.checkpoint_every=3", 'memory.lora_dtype="bfloat16"']).memory
     assert memory.settings(mc) == memory.Memory("fp8", 3, True, "bfloat16", False)
     assert memory.settings(load_config(None, ["memory.mode=fast"]).memory).checkpoint_every == 0
+    # the padding collapse is on unless the attention backend cannot take its bias
+    assert memory.settings(load_config(None, []).memory).collapse_padding is True
+    assert memory.settings(load_config(None, ['memory.attention="flash"']).memory).collapse_padding is False
     bad = load_config(None, ["memory.collapse_padding=true", 'memory.attention="flash"']).memory
     with pytest.raises(UserError, match="does not take"):
         memory.settings(bad)
@@ -105,7 +108,7 @@ MODES = {
     "offload": ({"memory.mode": "offload"}, 5e-3),  # fp8 storage of the base
     "fp8": ({"memory.mode": "fp8"}, 5e-3),
     "lora-bf16": ({"memory.lora_dtype": '"bfloat16"'}, 1e-3),
-    "collapse-padding": ({"memory.collapse_padding": "true"}, 1e-6),
+    "no-collapse-padding": ({"memory.collapse_padding": "false"}, 1e-6),  # the default collapses it
 }
 
 

@@ -116,9 +116,9 @@ def test_training_with_complete_cache_never_loads_encoders(tmp_path, data, monke
     real = loading.load_part
     loaded = []
 
-    def spy(source, part, dtype=None):
+    def spy(source, part, dtype=None, **kw):
         loaded.append(part)
-        return real(source, part, dtype)
+        return real(source, part, dtype, **kw)
 
     monkeypatch.setattr(loading, "load_part", spy)
     cfg.train.max_steps = 2
@@ -169,7 +169,7 @@ def test_validation_samples_during_training(tmp_path, data, monkeypatch):
 
     real = L.load_part
     loaded = []
-    monkeypatch.setattr(L, "load_part", lambda s, p, d=None: (loaded.append(p), real(s, p, d))[1])
+    monkeypatch.setattr(L, "load_part", lambda s, p, d=None, **kw: (loaded.append(p), real(s, p, d, **kw))[1])
     cfg = load_config(None, tiny_overrides(tmp_path / "run", data, steps=4, **{
         "validation.prompts": '["blobby_tok, orange blob", "blobby_tok, sitting"]', "validation.every": 2,
         "validation.num_frames": 5, "validation.steps": 2}))

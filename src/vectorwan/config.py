@@ -97,7 +97,7 @@ class MemoryConfig:
     offload_activations: bool | None = None  # keep what the backward needs (the checkpointed block inputs) in CPU memory
     attention: Literal[ATTENTION_BACKENDS] = "native"  # diffusers attention backend (flash, sage, ... need their packages)
     compile: bool = False  # torch.compile each transformer block (diffusers compile_repeated_blocks)
-    collapse_padding: bool = False  # attend to Wan's zero text padding as one key (exact; models/padding.py)
+    collapse_padding: bool | None = None  # attend to Wan's zero text padding as one key (exact; models/padding.py); unset: on where the attention backend takes a bias
 
 
 @dataclass

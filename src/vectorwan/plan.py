@@ -16,8 +16,9 @@ What is counted, and how:
 - **working memory** of the backward (gradients in flight, kernels' workspace): one block's saved
   activations (a rule; docs/performance.md has how it compares with measured peaks);
 - on a CPU, the **runtime** (the process after importing torch, diffusers, peft and accelerate),
-  since peak RSS counts it, and with fp8 storage the **load**: the base is loaded in its dtype and
-  cast after, so the peak is the larger of the step and the loaded base.
+  since peak RSS counts it, and with fp8 storage the **load**: a loaded base is loaded in its dtype
+  and cast after, so the peak is the larger of the step and the loaded base (a ``random:`` base is
+  made in fp8 directly and has none).
 
 The relative step cost counts transformer forwards: a step is a forward and a backward (≈ 2
 forwards), plus the recomputed forward of each checkpointed block. fp8 storage adds its upcasts,
@@ -258,9 +259,10 @@ def predict(cfg: Config, device: torch.device, modes: list[memory.Memory] | None
     acts = trace_activations(geo, cfg, modes[0], dtype, autocast)
     block, inp, outer = acts.at(tokens)
     batch = cfg.train.batch_size
-    # fp8 storage casts the base after it is loaded: on a CPU the loaded base is the peak's other candidate
+    # fp8 storage casts a loaded base after it is loaded: on a CPU the loaded base is the peak's other
+    # candidate (a random-weight base is made in fp8 directly: loading.load_part's prepare)
     loaded = _bytes(_build(geo, cfg, replace(modes[0], fp8_base=False), dtype, "meta"))[0] \
-        if device.type == "cpu" and any(m.fp8_base for m in modes) else 0.0
+        if device.type == "cpu" and source.kind != "random" and any(m.fp8_base for m in modes) else 0.0
     preds = []
     for mem in modes:
         weights, trained = _bytes(_build(geo, cfg, mem, dtype, "meta"))

@@ -52,9 +52,26 @@ def construct(config: dict, dtype=None, device="cpu"):
         torch.set_default_dtype(previous)
 
 
-def build_random(name: str, dtype=None, seed: int = 0):
-    """The architecture ``name`` with random weights drawn from ``seed``."""
+def build_random(name: str, dtype=None, seed: int = 0, prepare=None):
+    """The architecture ``name`` with random weights drawn from ``seed``: its parameters made on the
+    meta device (its computed buffers, the rotary tables, for real), ``prepare(model)`` applied there
+    (e.g. fp8 storage), then each parameter created in the dtype it has by then: N(0, 0.02²) for
+    weights, 1 for norm weights, 0 for biases. No copy of the model in another dtype is ever made."""
     import torch
+    from accelerate import init_empty_weights
+    from accelerate.utils import set_module_tensor_to_device
 
-    torch.manual_seed(seed)
-    return construct(ARCHITECTURES[name].transformer, dtype).eval()
+    with init_empty_weights(include_buffers=False):
+        model = construct(ARCHITECTURES[name].transformer, dtype, "cpu")
+    if prepare is not None:
+        prepare(model)
+    g = torch.Generator().manual_seed(seed)
+    for pname, p in list(model.named_parameters()):
+        if "norm" in pname and pname.endswith("weight"):
+            value = torch.ones(p.shape, dtype=p.dtype)
+        elif pname.endswith("bias"):
+            value = torch.zeros(p.shape, dtype=p.dtype)
+        else:
+            value = torch.randn(p.shape, generator=g).mul_(0.02).to(p.dtype)
+        set_module_tensor_to_device(model, pname, "cpu", value=value, dtype=p.dtype)
+    return model.eval()

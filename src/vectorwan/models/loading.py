@@ -150,12 +150,23 @@ def _original_part(location: str, part: str, dtype):
     raise KeyError(part)
 
 
-def load_part(source: ModelSource | str, part: str, dtype=None):
-    """Load one component (``transformer``, ``vae``, ``text_encoder``, ``tokenizer``, ``scheduler``)."""
-    import torch
-
+def load_part(source: ModelSource | str, part: str, dtype=None, prepare=None):
+    """Load one component (``transformer``, ``vae``, ``text_encoder``, ``tokenizer``, ``scheduler``).
+    ``prepare(module)``, given, is applied to it before it is returned; a random-weight transformer
+    gets it before its weights exist, so a storage dtype it sets (fp8) is the only copy ever made."""
     if isinstance(source, str):
         source = resolve(source)
+    if source.kind == "random":
+        return _load_part(source, part, dtype, prepare)
+    obj = _load_part(source, part, dtype)
+    if prepare is not None:
+        prepare(obj)
+    return obj
+
+
+def _load_part(source: ModelSource, part: str, dtype=None, prepare=None):
+    import torch
+
     if part not in PARTS:
         raise KeyError(part)
     dtype = dtype or torch.float32
@@ -168,7 +179,7 @@ def load_part(source: ModelSource | str, part: str, dtype=None):
         if part != "transformer":
             raise UserError(f"{source.name}: a random-weight model has only a transformer (for `vectorwan bench` and "
                             f"`vectorwan plan`); give a real model folder or hub id to {part.replace('_', ' ')}")
-        return architectures.build_random(source.location, dtype)
+        return architectures.build_random(source.location, dtype, prepare=prepare)
     if source.kind == "original":
         return _original_part(source.location, part, dtype)
     if source.kind in ("diffusers", "toy"):

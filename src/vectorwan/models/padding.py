@@ -12,17 +12,16 @@ this on every cross-attention of a Wan transformer by wrapping diffusers' own pr
 still does all the work; the wrapper only shortens the context and passes the bias as the
 attention mask. A context with no repeated trailing rows is passed through unchanged.
 
-Not switched on anywhere yet. One LoRA step of the 1.3B architecture on 2 CPU cores, with 256
-video tokens and a 40-token prompt padded to 512, measured with `benchmarks/bench_lora_step_1_3b.py
---tokens 256 --prompt-tokens 40 [--no-checkpointing] [--collapse-padding]`:
-- without gradient checkpointing, 31.1 → 26.0 s/step (−16 %);
-- with gradient checkpointing (the recipe's), 48.2 → 63.6 s/step (+32 %, cause not found yet).
-It goes into training and generation once it pays in the recipe's setting, measured on a GPU too.
+The trainer switches it on (``memory.collapse_padding``, on by default where the attention backend
+takes a bias). It pays in the recipe's setting: one LoRA step of the 1.3B architecture on 2 CPU
+cores, 256 video tokens, a 40-token prompt padded to 512, checkpointing on every block: 4.20 →
+3.88 s (−8 %; docs/performance.md). Generation does not use it yet.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 
 import torch
 
@@ -46,26 +45,36 @@ def collapsed_context(ctx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | 
 
 
 class CollapsedPadding:
-    """A cross-attention processor: ``inner`` (diffusers' ``WanAttnProcessor``) on the collapsed context."""
+    """A cross-attention processor: ``inner`` (diffusers' ``WanAttnProcessor``) on the collapsed context.
+    The blocks of one transformer share ``shared``, so a context is collapsed once per forward (one
+    device sync, not one per block), and the checkpoint's recompute, given the same tensor, reuses it."""
 
-    def __init__(self, inner):
-        self.inner = inner
+    def __init__(self, inner, shared: dict | None = None):
+        self.inner, self.shared = inner, {} if shared is None else shared
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
         if encoder_hidden_states is not None and attention_mask is None and attn.add_k_proj is None:
-            found = collapsed_context(encoder_hidden_states)
+            found = _collapsed_once(self.shared, encoder_hidden_states)
             if found is not None:
                 ctx, mask = found
                 return self.inner(attn, hidden_states, ctx, mask.to(hidden_states.dtype), rotary_emb)
         return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
 
 
+@torch.compiler.disable  # data-dependent lengths: run eagerly, between compiled regions
+def _collapsed_once(shared: dict, ctx: torch.Tensor):
+    last = shared.get("ctx")
+    if last is None or last() is not ctx or shared.get("version") != ctx._version:
+        shared.update(ctx=weakref.ref(ctx), version=ctx._version, found=collapsed_context(ctx))
+    return shared["found"]
+
+
 def collapse_padding(transformer) -> int:
     """Install :class:`CollapsedPadding` on every block's cross-attention; returns how many."""
-    n = 0
+    n, shared = 0, {}
     for block in transformer.blocks:
         proc = block.attn2.processor
         if not isinstance(proc, CollapsedPadding):
-            block.attn2.set_processor(CollapsedPadding(proc))
+            block.attn2.set_processor(CollapsedPadding(proc, shared))
             n += 1
     return n

@@ -17,6 +17,7 @@ the same LoRA whatever ran before it in the process (``vectorwan ablate`` trains
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import resource
@@ -33,7 +34,7 @@ from vectorwan.config import Config, dump_toml
 from vectorwan.data import layer_maps
 from vectorwan.errors import UserError, os_error_line
 from vectorwan.models import loading
-from vectorwan.models.lora import attach_lora, save_lora
+from vectorwan.models.lora import attach_lora, fuse_lora_forward, save_lora
 from vectorwan.train import flow, memory
 from vectorwan.train.checkpoint import list_checkpoints, load_newest_checkpoint, save_checkpoint
 from vectorwan.train.losses import flow_matching_loss, vector_losses
@@ -58,6 +59,7 @@ class LoraWeights:
         lo = self.cfg.lora
         n = attach_lora(transformer, lo.rank, lo.alpha, lo.targets, lo.dropout, lo.init)
         cast_training_params(transformer, dtype=dtype)
+        fuse_lora_forward(transformer)
         return n
 
     def state_dict(self, model) -> dict:
@@ -231,8 +233,9 @@ def setup_data(cfg: Config, accelerator, progress: bool) -> CachedData:
 def setup_model(cfg: Config, source, weights, mem: memory.Memory) -> tuple[torch.nn.Module, int]:
     """The transformer with what is trained made trainable and the memory settings applied, in the
     order that works (train/memory.py); the VAE and text encoder are never loaded."""
-    transformer = loading.load_part(source, "transformer", weights.base_dtype())
-    memory.prepare_base(transformer, mem, weights.base_dtype())
+    transformer = loading.load_part(source, "transformer", weights.base_dtype(),
+                                    prepare=functools.partial(memory.prepare_base, mem=mem,
+                                                              compute_dtype=weights.base_dtype()))
     with torch.random.fork_rng(devices=[]):  # the LoRA's initial weights from the seed alone, not from what ran before
         torch.manual_seed(cfg.seed)
         n_modules = weights.setup(transformer, memory.lora_dtype(mem))

@@ -3,7 +3,7 @@ applied to the transformer in the order that works.
 
 A mode is a preset of the knobs; a knob the config gives wins over its mode's value:
 
-    default  checkpointing on every block, fp32 LoRA (the recipe as written)
+    default  checkpointing on every block, fp32 LoRA (the recipe as written), the padding collapse
     fast     no checkpointing: the fastest step, the most activation memory
     fp8      the frozen base's block weights stored in fp8 (e4m3), computed in the base dtype
     offload  fp8, and the checkpointed block inputs kept in CPU memory
@@ -48,7 +48,7 @@ class Memory:
     offload_activations: bool
     attention: str = "native"
     compile: bool = False
-    collapse_padding: bool = False
+    collapse_padding: bool = True
 
     def record(self) -> dict:
         return dict(self.__dict__)
@@ -60,8 +60,9 @@ def settings(mc: MemoryConfig, mode: str | None = None) -> Memory:
     if mode not in PRESETS:
         raise ValueError(f"mode {mode!r} has no preset")
     given = {k: v for k in KNOBS if (v := getattr(mc, k)) is not None}
+    collapse = mc.attention in MASKABLE if mc.collapse_padding is None else mc.collapse_padding
     mem = Memory(mode, **{**KNOBS, **PRESETS[mode], **given}, attention=mc.attention, compile=mc.compile,
-                 collapse_padding=mc.collapse_padding)
+                 collapse_padding=collapse)
     if mem.collapse_padding and mem.attention not in MASKABLE:
         raise UserError(f"memory.collapse_padding passes the padding's count as an attention bias, which "
                         f"memory.attention = \"{mem.attention}\" does not take; use one of {', '.join(MASKABLE)}")
@@ -85,9 +86,10 @@ def prepare_base(transformer, mem: Memory, compute_dtype: torch.dtype) -> None:
 
 
 def prepare_trained(transformer, mem: Memory) -> None:
-    """After the LoRA: checkpointing, the attention backend, the padding collapse, compilation."""
-    if mem.checkpoint_every:
-        checkpoint_blocks(transformer, mem.checkpoint_every, mem.offload_activations)
+    """After the LoRA: the attention backend, the padding collapse, compilation, checkpointing. Each
+    block's forward is compiled before the checkpoint wraps it, so the checkpoint keeps the compiled
+    block's input and its recompute runs the compiled code (compiled around the checkpoint instead,
+    the step gained nothing)."""
     if mem.attention != "native":
         transformer.set_attention_backend(mem.attention)
     if mem.collapse_padding:
@@ -95,7 +97,10 @@ def prepare_trained(transformer, mem: Memory) -> None:
 
         collapse_padding(transformer)
     if mem.compile:
-        transformer.compile_repeated_blocks()
+        for block in transformer.blocks:
+            block.forward = torch.compile(block.forward)
+    if mem.checkpoint_every:
+        checkpoint_blocks(transformer, mem.checkpoint_every, mem.offload_activations)
 
 
 def lora_dtype(mem: Memory) -> torch.dtype:
