@@ -85,7 +85,7 @@ def diffsynth_worker(args) -> dict:
             if "norm" in name and name.endswith("weight"):
                 p.fill_(1.0)
             else:
-                p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float32).mul_(0.02).to(dtype))
+                p.normal_(0.0, 0.02, generator=g)  # in place, as its loader assigns loaded tensors: no temporaries
     model.freqs = dit.precompute_freqs_cis_3d(WAN_1_3B["dim"] // WAN_1_3B["num_heads"])
     model.requires_grad_(False)
     # DiffusionTrainingModule.add_lora_to_model(model, targets, rank, upcast_dtype=pipe.torch_dtype)

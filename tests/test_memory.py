@@ -169,7 +169,17 @@ def test_the_1_3b_plan_counts_its_parameters_without_weights():
     assert preds["default"].weights == pytest.approx(1.419e9 * 2, rel=0.01)
     assert preds["default"].trained == pytest.approx(21.87e6 * 4 * 4, rel=0.01)
     assert preds["fp8"].weights < 0.52 * preds["default"].weights
-    assert preds["offload"].activations < preds["default"].activations < preds["fast"].activations
+    assert preds["default"].activations < preds["fast"].activations
+    assert preds["offload"].activations < preds["fp8"].activations
+    # fp8: the recomputed block's backward also keeps the bf16 copies of its weights, all but the
+    # cross-attention's key and value projections, whose input (the text) needs no gradient
+    from vectorwan.models.architectures import ARCHITECTURES, construct
+
+    block = construct(dict(ARCHITECTURES["Wan2.1-T2V-1.3B"].transformer, num_layers=1), torch.bfloat16, "meta").blocks[0]
+    upcast = sum(p.numel() * 2 for n, p in block.named_parameters()
+                 if p.ndim == 2 and not n.startswith(("attn2.to_k", "attn2.to_v")))
+    assert preds["fp8"].activations - preds["default"].activations == pytest.approx(upcast, rel=0.01)
+    assert preds["fp8"].working - preds["default"].working == pytest.approx(upcast, rel=0.01)
 
 
 def test_auto_picks_the_fastest_mode_that_fits_or_says_none_does(tmp_path):
@@ -252,3 +262,16 @@ def test_compiled_blocks_train_to_the_same_losses(tmp_path, data):
     train(load_config(None, tiny_overrides(tmp_path / "compiled", data, steps=3, **kw, **{"memory.compile": "true"})),
           progress=False)
     assert _losses(tmp_path / "compiled") == pytest.approx(_losses(tmp_path / "eager"), rel=1e-4)
+
+
+def test_the_plan_counts_the_cache_phase_from_configs():
+    from vectorwan.plan import cache_phase, geometry
+
+    c = cache_phase(geometry(loading.resolve("tiny")))
+    for part in ("text_encoder", "vae"):  # what `vectorwan cache` loads, byte for byte
+        assert c[part] == sum(p.numel() * p.element_size() for p in loading.load_part("tiny", part).parameters())
+    big = cache_phase(geometry(loading.resolve("random:Wan2.1-T2V-1.3B")))
+    assert 5.6e9 < big["text_encoder"] / 4 < 5.8e9  # umT5-XXL's encoder, published at 5.7B parameters
+    assert 1.2e8 < big["vae"] / 4 < 1.3e8  # Wan-VAE 2.1, published at 127M
+    wan22 = cache_phase(geometry(loading.resolve("random:Wan2.2-TI2V-5B")))
+    assert 6.9e8 < wan22["vae"] / 4 < 7.2e8  # diffusers' Wan 2.2 VAE config; Wan2.2_VAE.pth is 2.8 GB of float32

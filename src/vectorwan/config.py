@@ -96,7 +96,7 @@ class MemoryConfig:
     lora_dtype: Literal["float32", "bfloat16"] | None = None  # the trained LoRA weights, their gradients and Adam state
     offload_activations: bool | None = None  # keep what the backward needs (the checkpointed block inputs) in CPU memory
     attention: Literal[ATTENTION_BACKENDS] = "native"  # diffusers attention backend (flash, sage, ... need their packages)
-    compile: bool = False  # torch.compile each transformer block (diffusers compile_repeated_blocks)
+    compile: bool = False  # torch.compile each transformer block's forward, inside its checkpoint
     collapse_padding: bool | None = None  # attend to Wan's zero text padding as one key (exact; models/padding.py); unset: on where the attention backend takes a bias
 
 

@@ -49,15 +49,17 @@ class Geometry:
     transformer: dict  # the WanTransformer3DModel config
     vae_spatial: int
     vae_temporal: int
+    vae: dict | None = None  # the AutoencoderKLWan config, and the text encoder's (UMT5Config): the cache phase
+    text_encoder: dict | None = None
 
 
 def geometry(source: loading.ModelSource) -> Geometry:
     """The transformer's config and the VAE's compression, from configs alone."""
     if source.kind == "random":
         a = architectures.ARCHITECTURES[source.location]
-        return Geometry(dict(a.transformer), a.vae_spatial, a.vae_temporal)
+        return Geometry(dict(a.transformer), a.vae_spatial, a.vae_temporal, a.vae, a.text_encoder)
     if source.kind == "tiny":
-        return Geometry(dict(tiny.TINY_TRANSFORMER), *_vae_scales(tiny.TINY_VAE))
+        return Geometry(dict(tiny.TINY_TRANSFORMER), *_vae_scales(tiny.TINY_VAE), tiny.TINY_VAE, tiny.TINY_TEXT_ENCODER)
     if source.kind == "original":
         raise UserError(f"{source.location}: plan reads a diffusers folder's configs; for the original layout use "
                         "model.path = \"random:Wan2.1-T2V-1.3B\" (the same architecture)")
@@ -65,9 +67,26 @@ def geometry(source: loading.ModelSource) -> Geometry:
     try:
         t = json.loads((root / "transformer" / "config.json").read_text())
         v = json.loads((root / "vae" / "config.json").read_text())
+        te = json.loads(p.read_text()) if (p := root / "text_encoder" / "config.json").is_file() else None
     except (OSError, json.JSONDecodeError) as e:
         raise UserError(f"{root}: cannot read transformer/config.json and vae/config.json ({e})") from None
-    return Geometry({k: x for k, x in t.items() if not k.startswith("_")}, *_vae_scales(v))
+    return Geometry({k: x for k, x in t.items() if not k.startswith("_")}, *_vae_scales(v), v, te)
+
+
+def cache_phase(geo: Geometry) -> dict:
+    """What ``vectorwan cache`` holds before training, from configs alone: the text encoder, then the
+    VAE, each loaded in float32 on the CPU as the cache loads them (weights only: the encoders'
+    activations are not counted). None for a part whose config is not known."""
+    from diffusers import AutoencoderKLWan
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    def nbytes(module):
+        return float(sum(p.numel() for p in module.parameters()) * 4)
+
+    with torch.device("meta"):
+        te = nbytes(UMT5EncoderModel(UMT5Config.from_dict(geo.text_encoder))) if geo.text_encoder else None
+        vae = nbytes(AutoencoderKLWan.from_config(geo.vae)) if geo.vae is not None else None
+    return {"text_encoder": te, "vae": vae}
 
 
 def _vae_scales(vae: dict) -> tuple[int, int]:
@@ -114,7 +133,9 @@ def _saved(model, tokens: int, text_tokens: int, dtype, autocast=None) -> tuple[
     side = math.isqrt(tokens)  # a square number of tokens: one latent frame of side × side
     x = torch.randn(1, c.in_channels, 1, side * c.patch_size[1], side * c.patch_size[2], dtype=dtype)
     ctx = torch.randn(1, text_tokens, c.text_dim, dtype=dtype)
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    # parameters are not counted; fp8-stored ones are swapped for upcast copies as each layer runs (their
+    # storage is freed, and its address may come back as an activation's), so only the others are known
+    params = {p.untyped_storage().data_ptr() for p in model.parameters() if p.element_size() > 1}
     seen: dict[int, tuple[str, int]] = {}
     where, inputs = ["outer"], {}
 
@@ -162,11 +183,13 @@ class Activations:
         return self.block_a + self.block_b * tokens, self.input_b * tokens, self.outer_a + self.outer_b * tokens
 
 
-def trace_activations(geo: Geometry, cfg: Config, mem: memory.Memory, dtype, autocast=None) -> Activations:
-    """:func:`_saved` on a real 2-block model at 16 and 64 tokens, as lines in the token count."""
+def trace_activations(geo: Geometry, cfg: Config, mem: memory.Memory, dtype, autocast=None,
+                      fp8: bool = False) -> Activations:
+    """:func:`_saved` on a real 2-block model at 16 and 64 tokens, as lines in the token count; with
+    ``fp8``, its base stored in fp8 (the backward then also keeps each layer's upcast weights)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = _build(geo, cfg, replace(mem, fp8_base=False), dtype, "cpu", layers=2)
+        model = _build(geo, cfg, replace(mem, fp8_base=fp8), dtype, "cpu", layers=2)
         points = [(n, _saved(model, n, cfg.model.max_sequence_length, dtype, autocast)) for n in (16, 64)]
     (n0, (b0, i0, o0)), (n1, (b1, i1, o1)) = points
     slope = lambda a, b: (b - a) / (n1 - n0)  # noqa: E731
@@ -258,6 +281,10 @@ def predict(cfg: Config, device: torch.device, modes: list[memory.Memory] | None
         if device.type == "cuda" and cfg.train.mode == "lora" else None
     acts = trace_activations(geo, cfg, modes[0], dtype, autocast)
     block, inp, outer = acts.at(tokens)
+    # fp8 storage: a block's backward also keeps the bf16 copies of its weights that the layerwise
+    # casting made for the forward (autograd saves the weight a frozen linear multiplies by)
+    upcast = trace_activations(geo, cfg, modes[0], dtype, autocast, fp8=True).at(tokens)[0] - block \
+        if any(m.fp8_base for m in modes) else 0.0
     batch = cfg.train.batch_size
     # fp8 storage casts a loaded base after it is loaded: on a CPU the loaded base is the peak's other
     # candidate (a random-weight base is made in fp8 directly: loading.load_part's prepare)
@@ -267,6 +294,7 @@ def predict(cfg: Config, device: torch.device, modes: list[memory.Memory] | None
     for mem in modes:
         weights, trained = _bytes(_build(geo, cfg, mem, dtype, "meta"))
         load = loaded if mem.fp8_base and device.type == "cpu" else 0.0
+        block = acts.at(tokens)[0] + (upcast if mem.fp8_base else 0.0)
         trained *= 4  # weight, gradient, Adam's two moments
         k = mem.checkpoint_every
         if k == 0:
@@ -283,7 +311,7 @@ def predict(cfg: Config, device: torch.device, modes: list[memory.Memory] | None
                                 load))
     return {"model": source.name, "device": device.type, "dtype": str(dtype).removeprefix("torch."),
             "tokens": tokens, "text_tokens": cfg.model.max_sequence_length, "batch_size": batch, "layers": layers,
-            "predictions": preds}
+            "predictions": preds, "cache_phase": cache_phase(geo)}
 
 
 def device_budget(cfg: Config, device: torch.device) -> float:
@@ -320,4 +348,10 @@ def table(plan: dict, budget: float | None) -> str:
                     f"{p.activations / GiB:11.2f}  {p.working / GiB:7.2f}  {p.other / GiB:5.2f}  {p.host / GiB:4.2f}  "
                     f"{p.load / GiB:4.2f}  "
                     f"{p.cost:4.2f}×  {fits}")
+    c = plan.get("cache_phase") or {}
+    parts = [f"{name} {c[key] / GiB:.2f} GiB" for key, name in (("text_encoder", "the text encoder"), ("vae", "then the VAE"))
+             if c.get(key) is not None]
+    if parts:
+        rows.append(f"before training, `vectorwan cache` holds on the CPU (float32): {', '.join(parts)} "
+                    "(weights; the encoders' activations are not counted)")
     return "\n".join(rows)
