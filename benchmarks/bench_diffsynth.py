@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -120,7 +121,7 @@ def diffsynth_worker(args) -> dict:
         times.append(time.perf_counter() - t)
         losses.append(float(loss.detach()))
         print(f"diffsynth step {step}{' (warm-up)' if step == 0 else ''}: {times[-1]:.2f} s", file=sys.stderr)
-    if not all(map(__import__("math").isfinite, losses)):
+    if not all(map(math.isfinite, losses)):
         raise SystemExit(f"DiffSynth's step gave a non-finite loss: {losses}")
     return {"side": "diffsynth", "mode": "default", "tokens": tokens(h, w, frames), "size": f"{h}x{w}x{frames}",
             "prompt_tokens": args.prompt_tokens, "lora_modules": n_modules, "steps": args.steps,
@@ -142,14 +143,15 @@ def _model_fn(dit, model, latents, timestep, context):
     x = model.patchify(latents)
     f, h, w = x.shape[2:]
     x = rearrange(x, "b c f h w -> b (f h w) c").contiguous()
-    freqs = torch_cat_freqs(model.freqs, f, h, w)
+    freqs = _rope_freqs(model.freqs, f, h, w)
     for block in model.blocks:
         x = gradient_checkpoint_forward(block, True, False, x, context, t_mod, freqs)
     x = model.head(x, t)
     return model.unpatchify(x, (f, h, w))
 
 
-def torch_cat_freqs(freqs, f, h, w):
+def _rope_freqs(freqs, f, h, w):
+    """The 3-D rotary table for an f × h × w grid, as model_fn_wan_video builds it."""
     import torch
 
     return torch.cat([freqs[0][:f].view(f, 1, 1, -1).expand(f, h, w, -1),
