@@ -57,7 +57,7 @@ def geometry(source: loading.ModelSource) -> Geometry:
     """The transformer's config and the VAE's compression, from configs alone."""
     if source.kind == "random":
         a = architectures.ARCHITECTURES[source.location]
-        return Geometry(dict(a.transformer), a.vae_spatial, a.vae_temporal, a.vae, a.text_encoder)
+        return Geometry(dict(a.transformer), *_vae_scales(a.vae), a.vae, a.text_encoder)
     if source.kind == "tiny":
         return Geometry(dict(tiny.TINY_TRANSFORMER), *_vae_scales(tiny.TINY_VAE), tiny.TINY_VAE, tiny.TINY_TEXT_ENCODER)
     if source.kind == "original":

@@ -1,5 +1,5 @@
 """The released Wan transformers' architectures, as diffusers ``WanTransformer3DModel`` configs,
-and the latent geometry of their VAEs.
+and the configs of their VAEs and text encoder (the plan reads the latent geometry from the VAE's).
 
 ``model.path = "random:Wan2.1-T2V-1.3B"`` builds the real architecture from its config with
 random weights (seeded), so that ``vectorwan bench`` and ``vectorwan plan`` run where the weights
@@ -28,19 +28,17 @@ WAN22_VAE = dict(base_dim=160, decoder_base_dim=256, z_dim=48, dim_mult=[1, 2, 4
 @dataclass(frozen=True)
 class Architecture:
     transformer: dict  # WanTransformer3DModel(**transformer)
-    vae_spatial: int  # pixels per latent pixel
-    vae_temporal: int  # frames per latent frame (after the first)
-    vae: dict  # AutoencoderKLWan(**vae)
+    vae: dict  # AutoencoderKLWan(**vae): its compression too (plan._vae_scales)
     text_encoder: dict  # UMT5Config(**text_encoder)
 
 
 ARCHITECTURES = {
     "Wan2.1-T2V-1.3B": Architecture(dict(_COMMON, num_attention_heads=12, ffn_dim=8960, num_layers=30, in_channels=16,
-                                         out_channels=16), 8, 4, {}, UMT5_XXL),
+                                         out_channels=16), {}, UMT5_XXL),
     "Wan2.1-T2V-14B": Architecture(dict(_COMMON, num_attention_heads=40, ffn_dim=13824, num_layers=40, in_channels=16,
-                                        out_channels=16), 8, 4, {}, UMT5_XXL),
+                                        out_channels=16), {}, UMT5_XXL),
     "Wan2.2-TI2V-5B": Architecture(dict(_COMMON, num_attention_heads=24, ffn_dim=14336, num_layers=30, in_channels=48,
-                                        out_channels=48), 16, 4, WAN22_VAE, UMT5_XXL),
+                                        out_channels=48), WAN22_VAE, UMT5_XXL),
 }
 PREFIX = "random:"
 
