@@ -47,19 +47,25 @@ GiB = 2**30
 @dataclass(frozen=True)
 class Geometry:
     transformer: dict  # the WanTransformer3DModel config
-    vae_spatial: int
-    vae_temporal: int
-    vae: dict | None = None  # the AutoencoderKLWan config, and the text encoder's (UMT5Config): the cache phase
+    vae: dict  # the AutoencoderKLWan config: its compression, and with the text encoder's (UMT5Config) the cache phase
     text_encoder: dict | None = None
+
+    @property
+    def vae_spatial(self) -> int:
+        return _vae_scales(self.vae)[0]
+
+    @property
+    def vae_temporal(self) -> int:
+        return _vae_scales(self.vae)[1]
 
 
 def geometry(source: loading.ModelSource) -> Geometry:
     """The transformer's config and the VAE's compression, from configs alone."""
     if source.kind == "random":
         a = architectures.ARCHITECTURES[source.location]
-        return Geometry(dict(a.transformer), *_vae_scales(a.vae), a.vae, a.text_encoder)
+        return Geometry(dict(a.transformer), a.vae, a.text_encoder)
     if source.kind == "tiny":
-        return Geometry(dict(tiny.TINY_TRANSFORMER), *_vae_scales(tiny.TINY_VAE), tiny.TINY_VAE, tiny.TINY_TEXT_ENCODER)
+        return Geometry(dict(tiny.TINY_TRANSFORMER), tiny.TINY_VAE, tiny.TINY_TEXT_ENCODER)
     if source.kind == "original":
         raise UserError(f"{source.location}: plan reads a diffusers folder's configs; for the original layout use "
                         "model.path = \"random:Wan2.1-T2V-1.3B\" (the same architecture)")
@@ -70,13 +76,13 @@ def geometry(source: loading.ModelSource) -> Geometry:
         te = json.loads(p.read_text()) if (p := root / "text_encoder" / "config.json").is_file() else None
     except (OSError, json.JSONDecodeError) as e:
         raise UserError(f"{root}: cannot read transformer/config.json and vae/config.json ({e})") from None
-    return Geometry({k: x for k, x in t.items() if not k.startswith("_")}, *_vae_scales(v), v, te)
+    return Geometry({k: x for k, x in t.items() if not k.startswith("_")}, v, te)
 
 
 def cache_phase(geo: Geometry) -> dict:
     """What ``vectorwan cache`` holds before training, from configs alone: the text encoder, then the
     VAE, each loaded in float32 on the CPU as the cache loads them (weights only: the encoders'
-    activations are not counted). None for a part whose config is not known."""
+    activations are not counted). The text encoder is None where a folder has no config for it."""
     from diffusers import AutoencoderKLWan
     from transformers import UMT5Config, UMT5EncoderModel
 
@@ -85,7 +91,7 @@ def cache_phase(geo: Geometry) -> dict:
 
     with torch.device("meta"):
         te = nbytes(UMT5EncoderModel(UMT5Config.from_dict(geo.text_encoder))) if geo.text_encoder else None
-        vae = nbytes(AutoencoderKLWan.from_config(geo.vae)) if geo.vae is not None else None
+        vae = nbytes(AutoencoderKLWan.from_config(geo.vae))
     return {"text_encoder": te, "vae": vae}
 
 
@@ -266,9 +272,10 @@ def base_dtype(cfg: Config, device: torch.device) -> torch.dtype:
     return loading.torch_dtype(cfg.model.dtype, cfg.train.mixed_precision, cuda=device.type == "cuda")
 
 
-def predict(cfg: Config, device: torch.device, modes: list[memory.Memory] | None = None) -> dict:
-    """The prediction of every mode (or of ``modes``). On a CPU the runtime is this process's peak so
-    far, which in a fresh ``vectorwan plan`` is the libraries' alone."""
+def predict(cfg: Config, device: torch.device, modes: list[memory.Memory] | None = None, cache: bool = True) -> dict:
+    """The prediction of every mode (or of ``modes``), and with ``cache`` the cache phase before them.
+    On a CPU the runtime is this process's peak so far, which in a fresh ``vectorwan plan`` is the
+    libraries' alone."""
     other = runtime_bytes() if device.type == "cpu" else 0.0
     source = loading.resolve(cfg.model.path)
     geo = geometry(source)
@@ -311,7 +318,7 @@ def predict(cfg: Config, device: torch.device, modes: list[memory.Memory] | None
                                 load))
     return {"model": source.name, "device": device.type, "dtype": str(dtype).removeprefix("torch."),
             "tokens": tokens, "text_tokens": cfg.model.max_sequence_length, "batch_size": batch, "layers": layers,
-            "predictions": preds, "cache_phase": cache_phase(geo)}
+            "predictions": preds, "cache_phase": cache_phase(geo) if cache else None}
 
 
 def device_budget(cfg: Config, device: torch.device) -> float:
@@ -328,7 +335,7 @@ def choose(cfg: Config, device: torch.device) -> memory.Memory:
     """The fastest mode predicted to fit the budget (``memory.vram_gb``, or the device's memory);
     none fits: a clear error with the smallest prediction."""
     budget = device_budget(cfg, device)
-    preds = predict(cfg, device)["predictions"]
+    preds = predict(cfg, device, cache=False)["predictions"]  # the run's own start: the cache phase is not chosen
     for p in preds:  # from the fastest (candidates' order: fp8's upcasts and the offload's copies cost too)
         if p.peak <= budget:
             return replace(p.memory, mode=f"auto:{p.mode}")
