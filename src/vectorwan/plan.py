@@ -301,20 +301,20 @@ def predict(cfg: Config, device: torch.device, modes: list[memory.Memory] | None
     for mem in modes:
         weights, trained = _bytes(_build(geo, cfg, mem, dtype, "meta"))
         load = loaded if mem.fp8_base and device.type == "cpu" else 0.0
-        block = acts.at(tokens)[0] + (upcast if mem.fp8_base else 0.0)
+        saved = block + (upcast if mem.fp8_base else 0.0)  # one block's saved activations
         trained *= 4  # weight, gradient, Adam's two moments
         k = mem.checkpoint_every
         if k == 0:
-            kept, host, recompute = layers * block, 0.0, 0.0
+            kept, host, recompute = layers * saved, 0.0, 0.0
         else:
             n = math.ceil(layers / k)
-            kept = (layers - n) * block + block  # the others' activations, and one block recomputed
+            kept = (layers - n) * saved + saved  # the others' activations, and one block recomputed
             host = n * inp if mem.offload_activations else 0.0
             kept += 0.0 if mem.offload_activations else n * inp
             recompute = n / layers
         on_device = (kept + outer) * batch + (host * batch if device.type == "cpu" else 0.0)
         cost = (3 + recompute) / 3
-        preds.append(Prediction(mem.mode, mem, weights, trained, on_device, host * batch, block * batch, other, cost,
+        preds.append(Prediction(mem.mode, mem, weights, trained, on_device, host * batch, saved * batch, other, cost,
                                 load))
     return {"model": source.name, "device": device.type, "dtype": str(dtype).removeprefix("torch."),
             "tokens": tokens, "text_tokens": cfg.model.max_sequence_length, "batch_size": batch, "layers": layers,
