@@ -39,10 +39,14 @@ def tiger_clip(frames: int = 81, height: int = 512, width: int = 640) -> np.ndar
         turned = turn.resize((int(side * s), int(side * s)), Image.LANCZOS).rotate(
             25 * np.sin(2 * np.pi * u), resample=Image.BICUBIC, expand=True)
         canvas.alpha_composite(turned, (width - turned.width - 10, 10))
-        # cross-fades from one sticker to another, top left, between frames 30 and 50
+        # cross-fades from one sticker to another, top left, between frames 30 and 50, as a video editor's
+        # dissolve does: the two composited frames mixed (mixing the stickers' straight RGBA instead darkens
+        # where one is transparent, by the colour its transparent pixels happen to hold)
         w = float(np.clip((t - 30) / 20, 0, 1))
-        both = Image.blend(fade_a, fade_b, w)
-        canvas.alpha_composite(both, (10, 10))
+        with_a, with_b = canvas.copy(), canvas.copy()
+        with_a.alpha_composite(fade_a, (10, 10))
+        with_b.alpha_composite(fade_b, (10, 10))
+        canvas = Image.blend(with_a, with_b, w)
         out[t] = np.asarray(canvas.convert("RGB"))
     return out
 

@@ -46,10 +46,15 @@ def test_a_turning_growing_shape_is_one_segment_with_the_true_rotation_and_scale
     frames = [[_ellipse(60 + 2.3 * t, 80 - 1.1 * t, a, s)] for t, (a, s) in enumerate(zip(angles, scales))]
     (seg,) = track_layer(0, frames, tolerance=1.0)
     assert seg.start == 0 and seg.end == 10
+    # the key is the view 1.1× the first (frame 5), the most detailed seen when it was chosen: the motion is
+    # that view's, turned and scaled, and it draws every frame
+    assert seg.key is frames[5][0]
     rot = [math.degrees(m[2]) for m in seg.motion]
-    assert np.allclose(rot, np.array(angles) - angles[0], atol=1.0), rot
-    assert np.allclose([m[3] for m in seg.motion], scales, rtol=0.01)
-    assert np.allclose([m[0] for m in seg.motion], [frames[t][0].cx for t in range(10)])
+    assert np.allclose(rot, np.array(angles) - angles[5], atol=1.0), rot
+    assert np.allclose([m[3] for m in seg.motion], np.array(scales) / scales[5], rtol=0.01)
+    assert np.allclose([m[0] for m in seg.motion], [frames[t][0].cx for t in range(10)], atol=0.5)
+    assert all(boundary_error(seg.key, frames[t][0], m[2], m[3], 1.0, m[:2]) <= 1.0
+               for t, m in enumerate(seg.motion))
 
 
 def test_a_shape_that_changes_starts_a_new_segment_of_the_same_track():
@@ -103,3 +108,35 @@ def test_a_shape_leaving_the_frame_is_still_one_shape_moved():
     assert np.allclose(np.diff(xs), 6.3, atol=0.4), xs
     # without the frame's size the cut-off shape looks like a shape that changes
     assert len(track_layer(0, frames, tolerance=1.0)) > 1
+
+
+def _object(cx, cy, size=200):
+    """A two-colour object (a disk of colour 0 with an off-centre spot of colour 1), as palette labels."""
+    k = 8
+    big = np.full((size * k, size * k), 255, np.uint8)
+    cv2.circle(big, (round(cx * k), round(cy * k)), 30 * k, 0, -1)
+    cv2.circle(big, (round((cx + 12) * k), round((cy - 8) * k)), 9 * k, 1, -1)
+    return cv2.resize(big, (size, size), interpolation=cv2.INTER_NEAREST)
+
+
+def _pieces(labels):
+    from vectorwan.vector.trace import mask_pieces
+    out = []
+    for x0, y0, region in mask_pieces(labels != 255):
+        h, w = region.shape
+        out.append(Piece(x0, y0, None, labels=np.where(region, labels[y0:y0 + h, x0:x0 + w], 255).astype(np.uint8)))
+    return out
+
+
+def test_objects_that_overlap_while_they_pass_stay_one_segment_each():
+    """Two objects moving towards each other overlap for some frames and are labelled as one object
+    there: each track's key, moved on, explains it together with the other's, so no frame is re-keyed."""
+    frames = []
+    for t in range(12):
+        a, b = _object(40 + 5.3 * t, 100), _object(160 - 5.1 * t, 104)
+        frames.append(_pieces(np.where(b != 255, np.maximum(a, b) * (a != 255) + b * (a == 255), a)))
+    assert min(len(f) for f in frames) == 1  # they do merge
+    segs = track_layer(0, frames, tolerance=1.0, local=2.5)
+    assert len(segs) == 2, [(s.start, s.end) for s in segs]
+    xs = sorted(([m[0] for m in s.motion] for s in segs), key=lambda v: v[0])
+    assert np.allclose(np.diff(xs[0]), 5.3, atol=0.5) and np.allclose(np.diff(xs[1]), -5.1, atol=0.5), xs

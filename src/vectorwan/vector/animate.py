@@ -14,7 +14,13 @@ velocity, refined on what the frame shows), draws it within the tolerance:
 
 the mean distance between the outlines, in pixels, with no difference anywhere thicker than
 2 × LOCAL × the tolerance. Otherwise the piece starts a new segment and is its key. Only keys are
-traced. Each segment's per-frame transforms are then thinned to the keyframes that linear interpolation
+traced.
+
+A piece can also be a whole *object* (``Piece.labels``: all its colours, one motion), compared colour by
+colour over all its colours' outlines (the pipeline tracks both ways and keeps the one with less outline
+to trace). Objects get more: a pattern search (:func:`_search`) when moments and the last motion fail, and
+several tracks' keys drawn together where objects overlap and are labelled as one (:func:`group_difference`).
+Any piece UPGRADE× larger than its key becomes the key when it draws the segment so far (:func:`_upgrade`). Each segment's per-frame transforms are then thinned to the keyframes that linear interpolation
 reproduces within the tolerance (time-wise Douglas-Peucker), so a constant motion costs two keyframes and
 a player interpolates between them, also between source frames.
 
@@ -32,11 +38,13 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from vectorwan.vector.palette import TRANSPARENT
 from vectorwan.vector.trace import TracedFrame, TracedPath
 from vectorwan.vector.track import match_boxes
 
 LOCAL = 2.0  # a difference thicker than 2 × LOCAL × the tolerance anywhere is a changed part, not a move
 MIN_ANISOTROPY = 0.12  # below this, a piece's orientation from its moments is noise (near round)
+UPGRADE = 1.1  # a piece this much larger than its segment's key becomes the key, if it draws the frames so far
 
 
 @dataclass
@@ -45,9 +53,10 @@ class Piece:
 
     x0: int
     y0: int
-    mask: np.ndarray  # what is traced and drawn
+    mask: np.ndarray | None  # what is traced and drawn (default: the opaque pixels of ``labels``)
     own: np.ndarray | None = None  # what is seen of it: the colour's own pixels (default: the mask)
     allowed: np.ndarray | None = None  # where it may be drawn: own or under a colour above (default: the mask)
+    labels: np.ndarray | None = None  # a whole object: palette indices (TRANSPARENT outside it), compared as such
     area: float = 0.0
     cx: float = 0.0  # centroid of ``allowed``, pixel-index coordinates of the whole frame
     cy: float = 0.0
@@ -57,6 +66,8 @@ class Piece:
     gyration: float = 0.0  # mean squared distance of its pixels from the centroid
 
     def __post_init__(self):
+        if self.mask is None:
+            self.mask = self.labels != TRANSPARENT
         if self.own is None:
             self.own = self.mask
         if self.allowed is None:
@@ -73,10 +84,11 @@ class Piece:
             self.theta = 0.5 * math.atan2(2 * c, a - b)
             self.aniso = math.hypot(a - b, 2 * c) / max(a + b, 1e-12)
             self.gyration = (a + b) / self.area
-        o = self.own
-        # the outline's length: pixel edges between the shape and the rest (a 1-px line has two sides)
+        o = self.own if self.labels is None else self.labels
+        # the outline's length: pixel edges between the shape and the rest (a 1-px line has two sides); for
+        # an object, between any two colours
         self.boundary = int(np.count_nonzero(o[:, 1:] != o[:, :-1]) + np.count_nonzero(o[1:] != o[:-1])
-                            + np.count_nonzero(o[[0, -1]]) + np.count_nonzero(o[:, [0, -1]]))
+                            + np.count_nonzero(self.own[[0, -1]]) + np.count_nonzero(self.own[:, [0, -1]]))
 
     @property
     def bbox(self) -> tuple[float, float, float, float]:
@@ -89,19 +101,8 @@ def _moved(key: Piece, piece: Piece, rot: float, s: float, at: tuple[float, floa
     """``key``'s mask turned by ``rot`` and scaled by ``s`` about its centroid, which goes to ``at``, and
     ``piece``'s own and allowed pixels, on one canvas that holds both; what falls outside ``frame`` (W, H)
     is cut off, as a player cuts it. Returns (moved key, piece's own, piece's allowed, canvas origin)."""
-    c, sn = s * math.cos(rot), s * math.sin(rot)
-    lin = np.array([[c, -sn], [sn, c]])
-    kh, kw = key.mask.shape
-    corners = (np.array([[0, 0], [kw, 0], [0, kh], [kw, kh]]) + (key.x0 - key.cx, key.y0 - key.cy)) @ lin.T + at
-    px0, py0, px1, py1 = piece.bbox
-    x0, y0 = math.floor(min(px0, corners[:, 0].min())) - 2, math.floor(min(py0, corners[:, 1].min())) - 2
-    x1, y1 = math.ceil(max(px1, corners[:, 0].max())) + 2, math.ceil(max(py1, corners[:, 1].max())) + 2
-    if frame is not None:
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, frame[0]), min(y1, frame[1])
-    shift = lin @ np.array([key.x0 - key.cx, key.y0 - key.cy]) + np.array([at[0] - x0, at[1] - y0])
-    size = (max(x1 - x0, 1), max(y1 - y0, 1))
-    moved = cv2.warpAffine(key.mask.view(np.uint8) * np.uint8(255), np.hstack([lin, shift[:, None]]), size,
-                           flags=cv2.INTER_LINEAR) > 127
+    m, (x0, y0), size = _placement(key, piece, rot, s, at, frame)
+    moved = cv2.warpAffine(key.mask.view(np.uint8) * np.uint8(255), m, size, flags=cv2.INTER_LINEAR) > 127
     h, w = piece.mask.shape
     own, allowed = np.zeros((size[1], size[0]), bool), np.zeros((size[1], size[0]), bool)
     own[piece.y0 - y0:piece.y0 - y0 + h, piece.x0 - x0:piece.x0 - x0 + w] = piece.own
@@ -109,18 +110,62 @@ def _moved(key: Piece, piece: Piece, rot: float, s: float, at: tuple[float, floa
     return moved, own, allowed, (x0, y0)
 
 
+def _moved_labels(key: Piece, piece: Piece, rot: float, s: float, at: tuple[float, float],
+                  frame: tuple[int, int] | None):
+    """Objects: ``key``'s labels moved as in :func:`_moved` (nearest colour) and ``piece``'s, on one canvas."""
+    m, (x0, y0), size = _placement(key, piece, rot, s, at, frame)
+    moved = cv2.warpAffine(key.labels, m, size, flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                           borderValue=TRANSPARENT)
+    h, w = piece.labels.shape
+    seen = np.full((size[1], size[0]), TRANSPARENT, np.uint8)
+    seen[piece.y0 - y0:piece.y0 - y0 + h, piece.x0 - x0:piece.x0 - x0 + w] = piece.labels
+    return moved, seen
+
+
+def _placement(key: Piece, piece: Piece, rot: float, s: float, at: tuple[float, float],
+               frame: tuple[int, int] | None):
+    """The affine matrix that moves ``key`` onto a canvas holding both, the canvas's origin and size."""
+    m = _matrix(key, rot, s, at)
+    bx0, by0, bx1, by1 = _moved_box(key, m)
+    px0, py0, px1, py1 = piece.bbox
+    x0, y0 = math.floor(min(px0, bx0)) - 2, math.floor(min(py0, by0)) - 2
+    x1, y1 = math.ceil(max(px1, bx1)) + 2, math.ceil(max(py1, by1)) + 2
+    if frame is not None:
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, frame[0]), min(y1, frame[1])
+    m[:, 2] -= (x0, y0)
+    return m, (x0, y0), (max(x1 - x0, 1), max(y1 - y0, 1))
+
+
+def _difference(key: Piece, piece: Piece, rot: float, s: float, at, frame) -> np.ndarray:
+    """Where ``key`` moved draws ``piece`` wrongly: for objects, every pixel whose colour differs."""
+    if key.labels is not None and piece.labels is not None:
+        moved, seen = _moved_labels(key, piece, rot, s, at, frame)
+        return (moved != seen) & ((moved != TRANSPARENT) | (seen != TRANSPARENT))
+    moved, own, allowed, _ = _moved(key, piece, rot, s, at, frame)
+    return (own & ~moved) | (moved & ~allowed)
+
+
 def boundary_error(key: Piece, piece: Piece, rot: float, s: float, tolerance: float,
-                   at: tuple[float, float] | None = None, frame: tuple[int, int] | None = None) -> float:
+                   at: tuple[float, float] | None = None, frame: tuple[int, int] | None = None,
+                   local: float | None = None) -> float:
     """How far ``key`` moved (rotation ``rot``, scale ``s`` about its centroid, which goes to ``at``, by
     default ``piece``'s centroid; inside ``frame`` (W, H) if given) is from drawing ``piece``: the pixels it
     leaves out of what is seen of the piece, or draws where the piece's colour may not be (not its own and
     not under a colour above), over the length of the seen outline: the mean outline distance in pixels.
     Infinite where those pixels anywhere form a blob thicker than 2 × LOCAL × the tolerance (a part that
-    appeared or vanished, which a mean over a long outline hides)."""
-    moved, own, allowed, _ = _moved(key, piece, rot, s, at or (piece.cx, piece.cy), frame)
-    diff = (own & ~moved) | (moved & ~allowed)
-    # half the thickness of the thickest difference: beyond LOCAL × the tolerance, a part changed
-    if cv2.distanceTransform(diff.view(np.uint8), cv2.DIST_L2, 3).max() > LOCAL * tolerance:
+    appeared or vanished, which a mean over a long outline hides; ``local`` sets another limit on that half
+    thickness). Objects (pieces with ``labels``) are compared colour by colour, over every colour's outline."""
+    return _outline_error(_difference(key, piece, rot, s, at or (piece.cx, piece.cy), frame), piece, tolerance,
+                          local)
+
+
+def _outline_error(diff: np.ndarray, piece: Piece, tolerance: float, local: float | None,
+                   judged: np.ndarray | None = None) -> float:
+    """``diff``'s pixels over ``piece``'s outline length; infinite where the difference (or its ``judged``
+    part) is anywhere thicker than 2 × ``local`` (default LOCAL × the tolerance): a part changed."""
+    part = diff if judged is None else judged
+    if cv2.distanceTransform(part.view(np.uint8), cv2.DIST_L2, 3).max() > (LOCAL * tolerance if local is None
+                                                                            else local):
         return math.inf
     return float(np.count_nonzero(diff)) / max(piece.boundary, 1)
 
@@ -154,6 +199,7 @@ class Segment:
     paths: list[TracedPath] = field(default_factory=list)  # the key's trace (traced px)
     anchor: tuple[float, float] = (0.0, 0.0)  # the key's centroid, source px
     keys: list[tuple[int, float, float, float, float]] = field(default_factory=list)  # (t, x, y, deg, s)
+    seen: list[Piece] = field(default_factory=list, repr=False)  # while tracking: the piece of each frame
 
     @property
     def end(self) -> int:
@@ -177,25 +223,172 @@ def _touches(piece: Piece, frame: tuple[int, int] | None) -> bool:
     return frame is not None and (x0 <= 1 or y0 <= 1 or x1 >= frame[0] - 1 or y1 >= frame[1] - 1)
 
 
+def _meets(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _matrix(key: Piece, rot: float, s: float, at: tuple[float, float]) -> np.ndarray:
+    """The 2×3 affine matrix that turns ``key`` by ``rot`` and scales it by ``s`` about its centroid, which
+    goes to ``at`` (frame coordinates)."""
+    c, sn = s * math.cos(rot), s * math.sin(rot)
+    lin = np.array([[c, -sn], [sn, c]])
+    shift = lin @ np.array([key.x0 - key.cx, key.y0 - key.cy]) + np.asarray(at, np.float64)
+    return np.hstack([lin, shift[:, None]])
+
+
+def _moved_box(key: Piece, m: np.ndarray) -> tuple[float, float, float, float]:
+    kh, kw = key.mask.shape
+    q = np.array([[0, 0, 1], [kw, 0, 1], [0, kh, 1], [kw, kh, 1]], np.float64) @ m.T
+    return float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())
+
+
+def group_difference(moves: list[tuple[Piece, float, float, tuple[float, float]]], piece: Piece,
+                     frame: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Objects: where several keys, each moved (key, rotation, scale, centroid), drawn together as the colour
+    layers draw them (at each pixel the colour highest in the stacking order), differ from ``piece``: what
+    one object shows when two tracked ones overlap. Returns (difference, where two or more keys draw)."""
+    ms = [_matrix(k, r, sc, at) for k, r, sc, at in moves]
+    boxes = np.array([_moved_box(k, m) for (k, *_), m in zip(moves, ms)] + [piece.bbox])
+    x0, y0 = math.floor(boxes[:, 0].min()) - 2, math.floor(boxes[:, 1].min()) - 2
+    x1, y1 = math.ceil(boxes[:, 2].max()) + 2, math.ceil(boxes[:, 3].max()) + 2
+    if frame is not None:
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, frame[0]), min(y1, frame[1])
+    size = (max(x1 - x0, 1), max(y1 - y0, 1))
+    drawn = np.zeros((size[1], size[0]), np.uint8)  # palette index + 1; 0 = nothing
+    count = np.zeros((size[1], size[0]), np.uint8)
+    for (k, *_), m in zip(moves, ms):
+        m = m - np.array([[0, 0, x0], [0, 0, y0]])
+        lab = cv2.warpAffine(k.labels, m, size, flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                             borderValue=TRANSPARENT)
+        np.maximum(drawn, lab + np.uint8(1), out=drawn)  # TRANSPARENT (255) + 1 wraps to 0
+        count += lab != TRANSPARENT
+    seen = np.zeros_like(drawn)
+    h, w = piece.labels.shape  # a piece lies inside the frame, so inside the canvas
+    seen[piece.y0 - y0:piece.y0 - y0 + h, piece.x0 - x0:piece.x0 - x0 + w] = piece.labels + np.uint8(1)
+    return drawn != seen, count > 1
+
+
+def _group_error(moves, piece: Piece, frame, tolerance: float, local: float | None) -> float:
+    """:func:`boundary_error` for several keys drawn together; where they overlap, the colour layers decide
+    which colour shows, not the motion, so no part is judged changed there (the mean still counts it)."""
+    diff, overlap = group_difference(moves, piece, frame)
+    return _outline_error(diff, piece, tolerance, local, judged=diff & ~overlap)
+
+
+def _explain_merged(segs: list[Segment], piece: Piece, tolerance: float, frame, local):
+    """Transforms for several tracks' keys that together draw ``piece`` (tracked objects that overlap, so
+    that they are labelled as one) within the tolerance, or None: each continues its motion (constant
+    velocity), then each in turn is nudged by a pattern search with the others held."""
+    moves = []
+    for seg in segs:
+        last = seg.motion[-1]
+        prev = seg.motion[-2] if len(seg.motion) > 1 else last
+        x, y, r, s = (2 * a - b for a, b in zip(last, prev))
+        moves.append([seg.key, r, s, (x, y)])
+    if _group_error(moves, piece, frame, tolerance, local) <= tolerance:
+        return moves
+    for _ in range(2):
+        for i in range(len(moves)):
+            def cost(r, sc, at):
+                trial = moves[:i] + [[moves[i][0], r, sc, at]] + moves[i + 1:]
+                return int(np.count_nonzero(group_difference(trial, piece, frame)[0]))
+            moves[i][1:] = _search(cost, *moves[i][1:], radius=0.5 * math.hypot(*moves[i][0].mask.shape),
+                                   steps=(0.5, 0.25), iterations=4)
+        if _group_error(moves, piece, frame, tolerance, local) <= tolerance:
+            return moves
+    return None
+
+
+def _search(cost, rot: float, s: float, at: tuple[float, float], radius: float, steps=(1.0, 0.5, 0.25),
+            iterations: int = 8):
+    """Pattern search for the (rotation, scale, centroid) of least ``cost`` from a start: steps of ``steps``
+    px in position, and of as much at ``radius`` in rotation and scale, coarse to fine."""
+    best = cost(rot, s, at)
+    radius = max(radius, 1.0)
+    for step in steps:
+        for _ in range(iterations):
+            improved = False
+            for dx, dy, dr, ds in ((step, 0, 0, 0), (-step, 0, 0, 0), (0, step, 0, 0), (0, -step, 0, 0),
+                                   (0, 0, step / radius, 0), (0, 0, -step / radius, 0),
+                                   (0, 0, 0, step / radius), (0, 0, 0, -step / radius)):
+                cand = (rot + dr, s * (1 + ds), (at[0] + dx, at[1] + dy))
+                c = cost(*cand)
+                if c < best:
+                    best, (rot, s, at), improved = c, cand, True
+            if not improved:
+                break
+    return [rot, s, at]
+
+
+def _refine(key: Piece, piece: Piece, rot: float, s: float, at: tuple[float, float],
+            frame: tuple[int, int] | None) -> tuple[float, float, tuple[float, float]]:
+    """The transform near (``rot``, ``s``, ``at``) whose moved key differs from ``piece`` in the fewest
+    pixels (:func:`_search`). For objects only: a single colour's piece may be drawn anywhere under the
+    colours above it, so a search on its mask drifts off the shape (on a lossy webp clip it cost 2.5 dB)."""
+    r, sc, a = _search(lambda r, sc, a: int(np.count_nonzero(_difference(key, piece, r, sc, a, frame))),
+                       rot, s, at, 0.5 * math.hypot(*key.mask.shape))
+    return r, sc, a
+
+
+def _upgrade(seg: Segment, piece: Piece, r: float, s: float, at: tuple[float, float], tolerance: float,
+             frame, local) -> bool:
+    """Make ``piece`` (drawn by the segment's key turned by ``r``, scaled by ``s``, centred at ``at``) the
+    segment's key when it draws every frame of the segment so far within the tolerance: the most detailed
+    view of a growing shape is kept, not the first."""
+    c, sn = math.cos(-r) / s, math.sin(-r) / s
+    ox, oy = piece.cx - at[0], piece.cy - at[1]
+    kx, ky = c * ox - sn * oy, sn * ox + c * oy  # the piece's centroid in the old key's frame, from its centroid
+    if any(seen is None for seen in seg.seen):  # drawn together with another object: not checked alone
+        return False
+    motion = []
+    for (x, y, rf, sf), seen in zip(seg.motion, seg.seen):
+        cf, sf_ = sf * math.cos(rf), sf * math.sin(rf)
+        m = (x + cf * kx - sf_ * ky, y + sf_ * kx + cf * ky, rf - r, sf / s)
+        if boundary_error(piece, seen, m[2], m[3], tolerance, m[:2], frame, local) > tolerance:
+            return False
+        motion.append(m)
+    seg.key, seg.motion = piece, motion
+    return True
+
+
 def track_layer(layer: int, frames: list[list[Piece]], tolerance: float,
-                frame: tuple[int, int] | None = None) -> list[Segment]:
-    """Segments of one colour layer from its pieces per frame (``tolerance``: traced px; ``frame``: the
-    traced frame's (W, H), so that a shape entering or leaving it is still one shape moved)."""
+                frame: tuple[int, int] | None = None, local: float | None = None) -> list[Segment]:
+    """Segments of one colour layer (or of whole objects: pieces with ``labels``) from its pieces per frame
+    (``tolerance``: traced px; ``frame``: the traced frame's (W, H), so that a shape entering or leaving it
+    is still one shape moved; ``local``: see :func:`boundary_error`). When neither the pieces' moments nor
+    the last motion draw a piece within the tolerance, a pattern search near the best of them is tried
+    before a new segment starts; a piece UPGRADE× larger than its key becomes the key if it draws the
+    segment's frames so far."""
     segments: list[Segment] = []
-    tracks: list[tuple[Segment, Piece]] = []  # alive at t-1: (current segment, last piece)
+    tracks: list[tuple[Segment, tuple]] = []  # alive at t-1: (current segment, where it was: a bbox)
     next_id = 0
     for t, pieces in enumerate(frames):
-        prev = np.array([p.bbox for _, p in tracks], np.float64).reshape(-1, 4)
+        prev = np.array([box for _, box in tracks], np.float64).reshape(-1, 4)
         cur = np.array([p.bbox for p in pieces], np.float64).reshape(-1, 4)
         matched = match_boxes(prev, cur)
-        alive = []
+        alive, claimed = [], set(matched.values())
         for j, piece in enumerate(pieces):
+            # objects that overlap are labelled as one: explained by all the tracks it meets that no other
+            # piece took, each key moved on
+            near = [i for i, (seg, box) in enumerate(tracks) if seg.key.labels is not None and piece.labels is not None
+                    and (matched.get(j) == i or i not in claimed) and _meets(box, piece.bbox)]
+            if len(near) >= 2:
+                moves = _explain_merged([tracks[i][0] for i in near], piece, tolerance, frame, local)
+                if moves is not None:
+                    for i, (key, r, sc, at) in zip(near, moves):
+                        seg = tracks[i][0]
+                        seg.motion.append((at[0], at[1], r, sc))
+                        seg.seen.append(None)
+                        alive.append((seg, _moved_box(key, _matrix(key, r, sc, at))))
+                        claimed.add(i)
+                    continue
             if j in matched:
-                seg, last = tracks[matched[j]]
+                seg, _ = tracks[matched[j]]
                 key = seg.key
                 lx, ly, last_rot, last_s = seg.motion[-1]
                 cands = []  # (rotation, scale, where the key's centroid goes)
-                if _touches(piece, frame) or _touches(key, frame):  # partly outside: its moments are not its own
+                clipped = _touches(piece, frame) or _touches(key, frame)
+                if clipped:  # partly outside: its moments are not its own
                     vx, vy = (lx - seg.motion[-2][0], ly - seg.motion[-2][1]) if len(seg.motion) > 1 else (0, 0)
                     cands.append((last_rot, last_s, clipped_position(key, piece, last_rot, last_s,
                                                                      (lx + vx, ly + vy), frame)))
@@ -208,20 +401,30 @@ def track_layer(layer: int, frames: list[list[Piece]], tolerance: float,
                         r += math.pi * round((last_rot - r) / math.pi)  # the branch nearest the last rotation
                         if abs(r - last_rot) > 1e-3:
                             cands.append((r, s, (piece.cx, piece.cy)))
-                errs = [boundary_error(key, piece, r, s, tolerance, at, frame) for r, s, at in cands]
+                errs = [boundary_error(key, piece, r, s, tolerance, at, frame, local) for r, s, at in cands]
                 k = int(np.argmin(errs))
+                if errs[k] > tolerance and tolerance > 0 and piece.labels is not None:  # objects: see _refine
+                    cands.append(_refine(key, piece, *cands[k], frame))
+                    r, s, at = cands[-1]
+                    errs.append(boundary_error(key, piece, r, s, tolerance, at, frame, local))
+                    k = int(np.argmin(errs))
                 if errs[k] <= tolerance:
                     r, s, at = cands[k]
                     seg.motion.append((at[0], at[1], r, s))
-                    alive.append((seg, piece))
+                    seg.seen.append(piece)
+                    if s >= UPGRADE and not clipped:
+                        _upgrade(seg, piece, r, s, at, tolerance, frame, local)
+                    alive.append((seg, piece.bbox))
                     continue
                 shape = seg.shape
             else:
                 shape, next_id = next_id, next_id + 1
-            seg = Segment(layer, shape, t, piece, [(piece.cx, piece.cy, 0.0, 1.0)])
+            seg = Segment(layer, shape, t, piece, [(piece.cx, piece.cy, 0.0, 1.0)], seen=[piece])
             segments.append(seg)
-            alive.append((seg, piece))
+            alive.append((seg, piece.bbox))
         tracks = alive
+    for seg in segments:
+        seg.seen = []
     return segments
 
 
@@ -299,9 +502,10 @@ class Animation:
         return fr
 
     def stats(self) -> dict:
-        segs = [s for s in self.segments if s.paths]
-        tracks = {(s.layer, s.shape) for s in segs}
-        return {"shapes": len(tracks), "segments": len(segs),
+        """Shapes (tracks), segments (= keys traced), their keyframes and mean length, the colour layers'
+        copies of a segment counted once."""
+        segs = list({(s.shape, s.start): s for s in self.segments if s.paths}.values())
+        return {"shapes": len({s.shape for s in segs}), "segments": len(segs),
                 "keyframes": int(sum(len(s.keys) for s in segs)),
                 "mean_segment_length": round(float(np.mean([len(s.motion) for s in segs])), 3) if segs else 0.0}
 

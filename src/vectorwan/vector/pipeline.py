@@ -17,6 +17,7 @@ import multiprocessing as mp
 import os
 import signal
 import time
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -27,12 +28,13 @@ from vectorwan.frames import evenly_spaced
 from vectorwan.vector import fidelity
 from vectorwan.vector.palette import (AUTO_MAX_COLORS, TRANSPARENT, Palette, Quantizer, detect_background, fit_palette,
                                       sample_colors, stacking_order)
-from vectorwan.vector.animate import Animation, Piece, Segment, finish, track_layer
+from vectorwan.vector.animate import LOCAL, Animation, Piece, Segment, finish, track_layer
 from vectorwan.vector.trace import (WHITE, TraceCache, TracedFrame, TracedPath, TraceOptions, label_frame, mask_key,
-                                    object_pieces, render_svg, split_alpha, svg_document, trace_mask)
+                                    mask_pieces, object_pieces, render_svg, split_alpha, svg_document, trace_mask)
 
 BACKGROUND_MODES = ("auto", "transparent", "layer", "none")
 ORDERS = ("luminance", "area", "greedy")
+RESAMPLE = 1.0  # source px: how much an object's details change when it is resampled (see _track)
 MAX_TRACE_SIDE = 8192  # upscaled trace size limit; the scale is lowered to stay under it
 
 
@@ -158,27 +160,61 @@ def _init_worker(state: dict, worker_process: bool = True, parent: int | None = 
 
 
 def _label(frame: np.ndarray):
-    """One frame → its palette indices at source size and, per colour layer, its pieces (bit-packed)."""
+    """One frame → its palette indices at source size and, at the traced scale, its objects (groups of nearby
+    opaque shapes: (x0, y0, shape, zlib-packed labels, TRANSPARENT outside)) and, per colour layer, their
+    pieces (bit-packed)."""
     s = _STATE
     palette, opts, trace = s["palette"], s["options"], s["trace"]
     q = s["quantizer"]
     labels_hi = label_frame(frame, palette, q, scale=trace.scale, background=opts.background, opts=trace)
-    pieces = [[] for _ in range(len(palette))]
-    for i, x0, y0, *masks in object_pieces(labels_hi, len(palette), trace.layering, max(trace.filter_speckle, 1) ** 2):
-        pieces[i].append((x0, y0, masks[0].shape, *map(np.packbits, masks)))
+    min_pixels = max(trace.filter_speckle, 1) ** 2
+    objects, pieces = [], [[] for _ in range(len(palette))]
+    for x0, y0, region in mask_pieces(labels_hi != TRANSPARENT, min_pixels):
+        h, w = region.shape
+        crop = np.where(region, labels_hi[y0:y0 + h, x0:x0 + w], TRANSPARENT).astype(np.uint8)
+        objects.append((x0, y0, crop.shape, zlib.compress(crop.tobytes(), 1)))
+        for i, px, py, *masks in object_pieces(crop, len(palette), trace.layering, min_pixels):
+            pieces[i].append((x0 + px, y0 + py, masks[0].shape, *map(np.packbits, masks)))
     labels = labels_hi if trace.scale == 1 else label_frame(frame, palette, q, scale=1,
                                                              background=opts.background, opts=trace)
-    return labels, pieces
+    return labels, objects, pieces
 
 
-def _unpack(x0, y0, shape, *bits) -> Piece:
+def _unpack(x0, y0, shape, packed) -> Piece:
+    return Piece(x0, y0, None, labels=np.frombuffer(zlib.decompress(packed), np.uint8).reshape(shape))
+
+
+def _unpack_bits(x0, y0, shape, *bits) -> Piece:
     return Piece(x0, y0, *(np.unpackbits(b, count=shape[0] * shape[1]).reshape(shape).view(bool) for b in bits))
 
 
-def _track(layer: int, per_frame: list) -> list[Segment]:
+def _layer_crops(key: Piece, n_colors: int, trace: TraceOptions):
+    """A key object's masks per colour layer, tight (:func:`.trace.object_pieces`): [(layer, x0, y0, mask)]."""
+    return [(i, key.x0 + x0, key.y0 + y0, mask) for i, x0, y0, mask, *_ in
+            object_pieces(key.labels, n_colors, trace.layering, max(trace.filter_speckle, 1) ** 2)]
+
+
+def _track(per_frame: list[list[Piece]], trace: TraceOptions, size: tuple[int, int]) -> list[Segment]:
+    """Objects tracked over the frames (:func:`.animate.track_layer`): segments, each a key moved."""
+    h, w = size
+    tol = trace.tolerance * trace.scale
+    # an object resampled at another scale or turn differs by up to a pixel in its details (a whisker, a
+    # highlight): a difference thicker than that, and LOCAL × the tolerance, is a part that changed
+    local = (LOCAL * trace.tolerance + RESAMPLE) * trace.scale if trace.tolerance > 0 else 0.0
+    return track_layer(-1, per_frame, tol, (w * trace.scale, h * trace.scale), local)
+
+
+def _track_colour(layer: int, per_frame: list) -> list[Segment]:
+    """One colour layer's pieces of the objects tracked on their own (in a worker)."""
     trace, (h, w) = _STATE["trace"], _STATE["size"]
-    return track_layer(layer, [[_unpack(*p) for p in ps] for ps in per_frame], trace.tolerance * trace.scale,
+    return track_layer(layer, [[_unpack_bits(*p) for p in ps] for ps in per_frame], trace.tolerance * trace.scale,
                        (w * trace.scale, h * trace.scale))
+
+
+def _outline(units) -> int:
+    """How much outline the keys of ``units`` ((segment, [(layer, x0, y0, mask)])) have to trace."""
+    return sum(int(np.count_nonzero(m[:, 1:] != m[:, :-1]) + np.count_nonzero(m[1:] != m[:-1]))
+               for _, masks in units for *_, m in masks)
 
 
 def _trace_key(crop: np.ndarray) -> list[TracedPath]:
@@ -249,31 +285,50 @@ def vectorize_clip(frames: np.ndarray, fps: float, options: VectorizeOptions | N
             return out
 
         labelled = phase("label", _label, list(frames))
-        labels = np.stack([lab for lab, _ in labelled])
-        per_layer = [[pieces[li] for _, pieces in labelled] for li in range(len(palette))]
+        labels = np.stack([lab for lab, *_ in labelled])
+        t0 = time.perf_counter()
+        per_layer = [[pieces[li] for *_, pieces in labelled] for li in range(len(palette))]
+        per_frame = [[_unpack(*o) for o in objs] for _, objs, _ in labelled]
         del labelled
-        # the biggest layers first, so the two workers finish together
+        objects = _track(per_frame, trace, (h, w))
+        units = [(seg, _layer_crops(seg.key, len(palette), trace)) for seg in objects]
+        # shapes that move on their own inside one object (a ball over the ground it touches) re-key the
+        # object; tracked colour by colour instead, each colour's piece moves on its own: the one with less
+        # outline to trace is kept. The colour layers in parallel, the biggest first so the workers finish together
         sizes = [sum(len(ps) for ps in layer) for layer in per_layer]
         order = sorted(range(len(palette)), key=lambda li: -sizes[li])
-        tracked = phase("track", _track, order, [per_layer[li] for li in order])
-        del per_layer
-        segments = sorted((seg for segs in tracked for seg in segs), key=lambda g: (g.layer, g.start, g.shape))
-        # trace each distinct key once (a piece that holds still between segments is the same crop)
+        colours = [seg for segs in run(_track_colour, order, [per_layer[li] for li in order]) for seg in segs]
+        by_colour = [(seg, [(seg.layer, seg.key.x0, seg.key.y0, seg.key.mask)]) for seg in colours]
+        if _outline(by_colour) < _outline(units):
+            units = by_colour
+        seconds["track"] = round(time.perf_counter() - t0, 3)
+        del per_frame, per_layer
+        # trace each key's colour layers; each distinct mask once (a piece that holds still is the same crop)
         keys: dict[tuple, int] = {}
-        crops, seg_key = [], []
-        for seg in segments:
-            k = keys.setdefault(mask_key(seg.key.mask), len(crops))
-            if k == len(crops):
-                crops.append(seg.key.mask)
-            seg_key.append(k)
+        crops, seg_layers = [], []
+        for seg, masks in units:
+            layers = []
+            for li, x0, y0, mask in masks:
+                k = keys.setdefault(mask_key(mask), len(crops))
+                if k == len(crops):
+                    crops.append(mask)
+                layers.append((li, x0, y0, k))
+            seg_layers.append(layers)
         traces = phase("trace", _trace_key, crops)
-        for seg, k in zip(segments, seg_key):
-            x0, y0 = seg.key.x0, seg.key.y0
-            sc = trace.scale
-            seg.paths = [TracedPath(p.d, round(p.tx + x0, 4), round(p.ty + y0, 4),
+        segments = []
+        sc = trace.scale
+        ids: dict[tuple, int] = {}
+        for (seg, _), layers in zip(units, seg_layers):
+            finish(seg, sc, trace.tolerance)
+            # shape ids over the clip: an object's track, or a colour layer's track (numbered per layer)
+            seg.shape = ids.setdefault((seg.layer, seg.shape), len(ids))
+            for li, x0, y0, k in layers:
+                paths = [TracedPath(p.d, round(p.tx + x0, 4), round(p.ty + y0, 4),
                                     ((p.bbox[0] + x0) / sc, (p.bbox[1] + y0) / sc,
                                      (p.bbox[2] + x0) / sc, (p.bbox[3] + y0) / sc)) for p in traces[k]]
-            finish(seg, trace.scale, trace.tolerance)
+                if paths:  # each colour layer of the object: the object's motion, that colour's paths
+                    segments.append(replace(seg, layer=li, paths=paths))
+        segments.sort(key=lambda g: (g.layer, g.start, g.shape))
         animation = Animation(w, h, trace.scale, n, len(palette), segments)
         views = [animation.frame(t) for t in range(n)]
         docs = [svg_document(v, palette, background_rect=background_rect) for v in views]
